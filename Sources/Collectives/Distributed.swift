@@ -1,4 +1,7 @@
 import Engine
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Distributed start-up: one call that picks the communicator for how the program was launched.
 public enum Distributed {
@@ -18,4 +21,16 @@ public enum Distributed {
 /// Prints `text` (flushed) on rank 0 only: the one place progress and results are printed from.
 public func log0(_ communicator: any Communicator, _ text: String) {
     if communicator.rank == 0 { printFlushed(text) }
+}
+
+/// Runs a collective from code that cannot throw (a layer's forward or backward): a failed collective
+/// leaves the ranks out of step, so the only safe continuation is to stop this process with the error
+/// (naming the call and the rank); the launcher then ends the others.
+public func collectiveOrExit<T>(_ body: () throws -> T) -> T {
+    do {
+        return try body()
+    } catch {
+        printError("error: \(error)")
+        exit(70)  // EX_SOFTWARE
+    }
 }

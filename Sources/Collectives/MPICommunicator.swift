@@ -6,7 +6,9 @@ import Synchronization
 /// Created once per process, by `Distributed.start()` when a launcher started more than one rank.
 /// MPI is finalized only by an explicit `finalize()`, never in `deinit`: a rank that unwinds from an error
 /// must be free to exit (so `mpirun` ends the job) instead of waiting in `MPI_Finalize` for ranks that wait for it.
-/// Calls are serialized by the caller (thread level `MPI_THREAD_SERIALIZED`): one thread at a time.
+/// MPI is started with `MPI_THREAD_MULTIPLE` when the library offers it: then `duplicate()` gives a second
+/// communicator over the same ranks whose calls may run on another thread at the same time as this one's
+/// (the gradient all-reduce thread). Each communicator's own calls come from one thread at a time.
 public final class MPICommunicator: Communicator {
     public let topology: Topology
     /// The thread level MPI granted (`MPI_THREAD_SINGLE` 0 ... `MPI_THREAD_MULTIPLE` 3).
@@ -14,6 +16,11 @@ public final class MPICommunicator: Communicator {
     /// Buffers longer than this go to MPI in pieces (MPI counts are 32-bit). Tests set it small.
     public let maxElementsPerCall: Int
     private let finalized = Atomic<Bool>(false)
+    /// The MPI communicator: `MPI_COMM_WORLD`, or a duplicate of it. An opaque handle MPI owns; it is
+    /// only passed back to MPI, never dereferenced, so sharing it between threads is MPI's business.
+    nonisolated(unsafe) let comm: MPI_Comm?
+    /// Whether this is a duplicate (it frees its handle in `finalize`) rather than the world.
+    private let isDuplicate: Bool
 
     /// Starts MPI (unless already started) and checks that MPI agrees with the launcher's `expected` topology.
     public init(expected: Topology = .fromProcessEnvironment(), maxElementsPerCall: Int = Int(Int32.max)) throws {
@@ -29,7 +36,7 @@ public final class MPICommunicator: Communicator {
         try mpiCheck(MPI_Initialized(&flag), "MPI_Initialized", rank: rank, hint: startHint)
         var provided = disttrain_mpi_thread_serialized()
         if flag == 0 {
-            try mpiCheck(MPI_Init_thread(nil, nil, disttrain_mpi_thread_serialized(), &provided),
+            try mpiCheck(MPI_Init_thread(nil, nil, disttrain_mpi_thread_multiple(), &provided),
                          "MPI_Init_thread", rank: rank, hint: startHint)
         } else {
             try mpiCheck(MPI_Query_thread(&provided), "MPI_Query_thread", rank: rank, hint: startHint)
@@ -52,6 +59,29 @@ public final class MPICommunicator: Communicator {
         self.topology = expected
         self.threadLevel = Int(provided)
         self.maxElementsPerCall = maxElementsPerCall
+        comm = world
+        isDuplicate = false
+    }
+
+    private init(duplicateOf parent: MPICommunicator, comm: MPI_Comm?) {
+        topology = parent.topology
+        threadLevel = parent.threadLevel
+        maxElementsPerCall = parent.maxElementsPerCall
+        self.comm = comm
+        isDuplicate = true
+    }
+
+    /// Whether calls on two communicators may run on two threads at once (`MPI_THREAD_MULTIPLE`).
+    public var allowsConcurrentCommunicators: Bool { threadLevel >= Int(disttrain_mpi_thread_multiple()) }
+
+    /// A new communicator over the same ranks (`MPI_Comm_dup`, collective: every rank calls it), whose
+    /// collectives never match this one's. Finalize it before finalizing the world.
+    public func duplicate() throws -> MPICommunicator {
+        try ensureActive("duplicate")
+        var copy: MPI_Comm? = nil
+        try mpiCheck(MPI_Comm_dup(comm, &copy), "MPI_Comm_dup", rank: rank)
+        try mpiCheck(MPI_Comm_set_errhandler(copy, disttrain_mpi_errors_return()), "MPI_Comm_set_errhandler", rank: rank)
+        return MPICommunicator(duplicateOf: self, comm: copy)
     }
 
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
@@ -75,7 +105,7 @@ public final class MPICommunicator: Communicator {
         try ensureActive("allGather")
         try checkBlocks("allGather", block: send.count, total: receive.count, blockName: "send", totalName: "receive")
         guard let source = send.baseAddress, let target = receive.baseAddress else { return }
-        let float = disttrain_mpi_float(), world = disttrain_mpi_comm_world()
+        let float = disttrain_mpi_float(), world = comm
         let n = send.count
         if receive.count <= maxElementsPerCall {
             return try mpiCheck(MPI_Allgather(source, Int32(n), float, target, Int32(n), float, world),
@@ -98,7 +128,7 @@ public final class MPICommunicator: Communicator {
         try checkBlocks("reduceScatterSum", block: receive.count, total: send.count,
                         blockName: "receive", totalName: "send")
         guard let source = send.baseAddress, let target = receive.baseAddress else { return }
-        let float = disttrain_mpi_float(), sum = disttrain_mpi_sum(), world = disttrain_mpi_comm_world()
+        let float = disttrain_mpi_float(), sum = disttrain_mpi_sum(), world = comm
         let n = receive.count
         if send.count <= maxElementsPerCall {
             return try mpiCheck(MPI_Reduce_scatter_block(source, target, Int32(n), float, sum, world),
@@ -126,11 +156,15 @@ public final class MPICommunicator: Communicator {
 
     public func barrier() throws {
         try ensureActive("barrier")
-        try mpiCheck(MPI_Barrier(disttrain_mpi_comm_world()), "MPI_Barrier", rank: rank)
+        try mpiCheck(MPI_Barrier(comm), "MPI_Barrier", rank: rank)
     }
 
     public func finalize() throws {
         guard !finalized.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        if isDuplicate {
+            var handle = comm
+            return try mpiCheck(MPI_Comm_free(&handle), "MPI_Comm_free", rank: rank)
+        }
         var done: Int32 = 0
         try mpiCheck(MPI_Finalized(&done), "MPI_Finalized", rank: rank)
         if done == 0 { try mpiCheck(MPI_Finalize(), "MPI_Finalize", rank: rank) }
@@ -143,7 +177,7 @@ public final class MPICommunicator: Communicator {
         guard let base else { return }
         try forEachPiece(of: count, pieceSize: maxElementsPerCall) { offset, length in
             try mpiCheck(MPI_Allreduce(disttrain_mpi_in_place(), base + offset * elementSize, Int32(length), type, op,
-                                       disttrain_mpi_comm_world()), "MPI_Allreduce", rank: rank)
+                                       comm), "MPI_Allreduce", rank: rank)
         }
     }
 
@@ -154,7 +188,7 @@ public final class MPICommunicator: Communicator {
         guard let base else { return }
         try forEachPiece(of: count, pieceSize: maxElementsPerCall) { offset, length in
             try mpiCheck(MPI_Bcast(base + offset * elementSize, Int32(length), type, Int32(root),
-                                   disttrain_mpi_comm_world()), "MPI_Bcast", rank: rank)
+                                   comm), "MPI_Bcast", rank: rank)
         }
     }
 

@@ -44,6 +44,9 @@ if rest.contains("--help") || rest.contains("-h") {
 }
 do {
     try command.run(rest)
+} catch let error as TrainingStopped {
+    printError("disttrain \(command.name): \(error.description)\n")
+    exit(StopSignals.preemptedExitCode)
 } catch let error as UsageError {
     printError("disttrain \(command.name): \(error.description)\n")
     exit(2)

@@ -49,7 +49,12 @@ struct TrainCommand: Command {
         .value("normalize", default: "preset", "preset (the preset's constants, else the dataset's), dataset, or auto (measured on the training images)"),
         .value("probe-lr", default: "0.1", "learning rate of the online probe's SGD"),
         .flag("no-knn", "skip the weighted kNN evaluation at the end"),
-        .value("threads", "CPU threads (default: all cores)"),
+        .value("threads", "CPU threads per rank (default: the node's cores divided among its ranks)"),
+        .flag("no-sync-bn", "several ranks: each rank's batch norms use its own share of the batch (default: SyncBN)"),
+        .flag("no-overlap", "several ranks: all-reduce the gradients after backward instead of during it"),
+        .value("bucket-mb", default: "4", "several ranks: gradient all-reduce bucket size in MiB"),
+        .value("sync-check-every", default: "100", "several ranks: compare the replicas' parameters every N steps (0: never)"),
+        .value("collective-timeout", default: "1800", "several ranks: seconds without progress before a rank gives up on its peers"),
         .value("seed", default: "0", "seed for initialisation, shuffling and augmentation"),
         .value("subset", "train on the first N training images only"),
         .value("max-steps", "stop after this many optimiser steps (the schedule still spans --epochs)"),
@@ -75,15 +80,26 @@ struct TrainCommand: Command {
     static func run(_ arguments: [String]) throws {
         let parsed = try ParsedArguments(try ConfigFile.expand(arguments), options: options, command: name)
         let topology = Topology.fromProcessEnvironment()
-        guard !topology.isLaunchedByMPI else {
-            throw UsageError("this build trains in one process only, but was started as rank \(topology.rank) of "
-                             + "\(topology.worldSize); run 'disttrain train ...' without mpirun (multi-rank training "
-                             + "is tracked in the distributed-training issue)")
+        let options = try resolve(parsed, topology: topology)
+        let communicator = try Distributed.start(topology: topology)
+        // Every rank builds its trainer (datasets, model, resume) on its own; then they agree, so a rank
+        // that fails (a missing file) stops everyone with its message instead of leaving them waiting.
+        var trainer: Trainer?
+        var failure: (any Error)?
+        do { trainer = try Trainer(options: options, communicator: communicator) } catch { failure = error }
+        if let failure, communicator.worldSize == 1 { throw failure }
+        _ = try RankAgreement.agree(communicator, failure: failure, stopRequested: false, context: "while starting")
+        // On an error the process exits without MPI_Finalize, which could wait for a rank that is gone.
+        do {
+            try trainer!.fit()
+        } catch let stopped as TrainingStopped {
+            try communicator.finalize()  // stopped together and cleanly: finish MPI before exiting 75
+            throw stopped
         }
-        try Trainer(options: try resolve(parsed)).fit()
+        try communicator.finalize()
     }
 
-    static func resolve(_ parsed: ParsedArguments) throws -> TrainOptions {
+    static func resolve(_ parsed: ParsedArguments, topology: Topology = .single) throws -> TrainOptions {
         var o = TrainOptions()
         o.method = parsed.string("method")!
         guard methods.contains(o.method) else {
@@ -126,7 +142,15 @@ struct TrainCommand: Command {
         }
         o.probeLearningRate = try parsed.double("probe-lr")!
         o.knn = !parsed.has("no-knn")
-        o.threads = try parsed.int("threads") ?? CPUBackend.defaultThreadCount
+        o.threads = try parsed.int("threads") ?? max(1, CPUBackend.defaultThreadCount / topology.localSize)
+        o.syncBatchNorm = !parsed.has("no-sync-bn")
+        o.overlapGradientSync = !parsed.has("no-overlap")
+        o.bucketMegabytes = try parsed.double("bucket-mb")!
+        o.syncCheckEvery = try parsed.int("sync-check-every")!
+        o.collectiveTimeout = try parsed.double("collective-timeout")!
+        guard o.bucketMegabytes > 0, o.syncCheckEvery >= 0, o.collectiveTimeout > 0 else {
+            throw UsageError("--bucket-mb and --collective-timeout must be positive and --sync-check-every non-negative")
+        }
         o.seed = UInt64(try parsed.int("seed")!)
         o.subset = try parsed.int("subset")
         o.maxSteps = try parsed.int("max-steps")

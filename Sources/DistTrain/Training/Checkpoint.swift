@@ -1,5 +1,8 @@
 import Engine
 import Models
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One piece of the training state: a parameter store (values and BN buffers) under a name prefix,
 /// with the optimiser that updates it.
@@ -19,8 +22,9 @@ struct CheckpointPart {
 enum Checkpoint {
     static let format = "disttrain-checkpoint-1"
 
+    /// `pauseHalfway`: seconds to sleep with half the temporary file written (the `slow-checkpoint` fault).
     static func save(path: String, parts: [CheckpointPart], epoch: Int, step: Int,
-                     metadata: [String: String] = [:]) throws {
+                     metadata: [String: String] = [:], pauseHalfway: Double? = nil) throws {
         var tensors: [(name: String, tensor: Tensor)] = []
         for part in parts {
             tensors += TorchStateDict.export(part.store, prefix: part.prefix)
@@ -32,7 +36,9 @@ enum Checkpoint {
         meta["format"] = format
         meta["epoch"] = String(epoch)
         meta["step"] = String(step)
-        try SafetensorsFile.write(path: path, tensors: tensors, metadata: meta)
+        try SafetensorsFile.write(path: path, tensors: tensors, metadata: meta, halfway: pauseHalfway.map { seconds in
+            { printFlushed("checkpoint: pausing \(seconds) s half-way through \(path)"); usleep(UInt32(seconds * 1e6)) }
+        })
     }
 
     /// Restores every part from `path`; returns (epoch, step, metadata). Names and shapes must match.

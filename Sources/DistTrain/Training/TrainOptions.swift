@@ -52,6 +52,17 @@ struct TrainOptions {
     var predictorHiddenDimension: Int?
     var tauBase = 0.99
     var vicregWeights = (invariance: 25.0, variance: 25.0, covariance: 1.0)
+    // Distributed training (ignored by a single process).
+    /// SyncBatchNorm over all ranks (`--no-sync-bn` turns it off: each rank normalises its own share).
+    var syncBatchNorm = true
+    /// All-reduce gradient buckets during backward on a communication thread (`--no-overlap`: after backward).
+    var overlapGradientSync = true
+    /// Gradient bucket size in MiB.
+    var bucketMegabytes = 4.0
+    /// Compare the replicas' parameters (and BYOL's EMA target) every this many steps; 0 never.
+    var syncCheckEvery = 100
+    /// Seconds without progress after which a rank gives up on its peers.
+    var collectiveTimeout = 1800.0
 
     /// The augmentation preset a method uses on a dataset when `--augment` is not given: solo-learn's
     /// symmetric set for SimCLR and its asymmetric pair for BYOL and VICReg on CIFAR, the ImageNet sets
@@ -104,6 +115,10 @@ struct TrainOptions {
         if !probe { fields.append(("no-probe", .bool(true))) }
         if simclrProjectorBatchNorm { fields.append(("proj-bn", .bool(true))) }
         if !knn { fields.append(("no-knn", .bool(true))) }
+        if !syncBatchNorm { fields.append(("no-sync-bn", .bool(true))) }
+        if !overlapGradientSync { fields.append(("no-overlap", .bool(true))) }
+        fields += [("bucket-mb", .number(bucketMegabytes)), ("sync-check-every", .integer(syncCheckEvery)),
+                   ("collective-timeout", .number(collectiveTimeout))]
         for (name, value) in [("proj-hidden-dim", projectorHiddenDimension), ("proj-output-dim", projectorOutputDimension),
                               ("pred-hidden-dim", predictorHiddenDimension)] {
             if let value { fields.append((name, .integer(value))) }

@@ -1,3 +1,4 @@
+import Collectives
 import Data
 import Engine
 import Models
@@ -5,38 +6,54 @@ import Models
 import Glibc
 #endif
 
-/// The training loop shared by every method: data, schedule, optimiser, online probe, metrics,
-/// checkpoints and resume. A method turns two views into gradients; everything else lives here.
+/// The training loop shared by every method, on one rank or many: data, schedule, optimiser, gradient
+/// all-reduce, online probe, metrics, checkpoints, resume and stopping.
+///
+/// A method turns two views into gradients (its losses and batch norms already span the global batch,
+/// see `SelfSupervisedMethod.distribute`); everything else lives here. With R ranks each rank trains on
+/// its shard of every global batch (`ShardedSampler`), sums the gradients with the other ranks
+/// (`GradientAllReducer`, overlapped with backward) and takes the same optimiser step. Rank 0 alone trains
+/// the online probe (on features gathered from every rank), evaluates, prints, writes metrics and checkpoints.
 final class Trainer {
     let options: TrainOptions
+    let communicator: any Communicator
     let backend: CPUBackend
     let train: ImageDataset
-    let test: ImageDataset
+    /// The test split; loaded on rank 0 only (the others never evaluate).
+    let test: ImageDataset?
     let normalization: Normalization
     let method: any SelfSupervisedMethod
     let optimizer: any Optimizer
+    /// The online probe: rank 0 only (its parameters are never all-reduced).
     let probe: LinearProbe?
     let run: RunDirectory?
     let sampler: ShardedSampler
     let schedule: WarmupCosineSchedule
     /// The views' augmentations; nil for the supervised default (random crop with padding and flip).
     let preset: AugmentationPreset?
-    /// The online probe's data: the training set itself, or `--probe-dataset`'s splits.
+    /// The online probe's data: the training set itself, or `--probe-dataset`'s splits (rank 0).
     let probeData: ProbeData?
+    let faults: FaultInjection
     private(set) var epoch = 0
     private(set) var step = 0
     /// Best test accuracy so far (online probe, or the supervised classifier): `best.safetensors` holds that state.
     private var bestAccuracy = -1.0
+    var isRoot: Bool { communicator.rank == 0 }
 
-    init(options: TrainOptions) throws {
+    /// Builds everything local to this rank. Makes no collective call, so a rank that fails here (a missing
+    /// file) cannot leave the others waiting: `TrainCommand` has the ranks agree on the outcome first.
+    init(options: TrainOptions, communicator: any Communicator = LocalCommunicator()) throws {
         self.options = options
+        self.communicator = communicator
+        faults = try FaultInjection()
         backend = CPUBackend(threads: options.threads)
+        let isRoot = communicator.rank == 0
         var train = try loadDataset(name: options.dataset, split: .train, directory: options.dataDirectory,
                                     imageSize: options.imageSize)
         if let subset = options.subset { train = train.subset(first: min(subset, train.count)) }
         self.train = train
-        test = try loadDataset(name: options.dataset, split: .test, directory: options.dataDirectory,
-                               imageSize: options.imageSize)
+        test = isRoot ? try loadDataset(name: options.dataset, split: .test, directory: options.dataDirectory,
+                                        imageSize: options.imageSize) : nil
         guard train.count >= options.batchSize else {
             throw UsageError("--batch-size \(options.batchSize) is larger than the \(train.count) training images")
         }
@@ -45,7 +62,9 @@ final class Trainer {
         switch options.normalize {
         case "auto":
             normalization = DatasetStatistics(train).normalization
-            printFlushed("normalize: measured on \(train.count) training images: mean \(normalization.mean), std \(normalization.std)")
+            if isRoot {
+                printFlushed("normalize: measured on \(train.count) training images: mean \(normalization.mean), std \(normalization.std)")
+            }
         case "dataset": normalization = datasetNormalization(train)
         default: normalization = preset?.normalization(channels: train.channels) ?? datasetNormalization(train)
         }
@@ -53,19 +72,21 @@ final class Trainer {
                                   inChannels: train.channels)
         method = try makeMethod(options, encoder: config, classCount: train.classCount,
                                 multiLabel: train.labelsPerSample > 1, backend: backend)
+        method.distribute(over: communicator, syncBatchNorm: options.syncBatchNorm, faults: faults.methodFaults)
         optimizer = try makeOptimizer(options, store: method.store, backend: backend)
-        probeData = try options.probeDataset.map {
-            try ProbeData(name: $0, directory: options.probeDataDirectory, imageSize: options.imageSize,
-                          channels: train.channels, batchSize: options.batchSize, seed: options.seed)
+        let trainsProbe = isRoot && options.probe && options.method != "supervised"
+        probeData = try options.probeDataset.flatMap { name in
+            try trainsProbe ? ProbeData(name: name, directory: options.probeDataDirectory, imageSize: options.imageSize,
+                                        channels: train.channels, batchSize: options.batchSize, seed: options.seed) : nil
         }
         let probeClasses = probeData?.train ?? train
-        probe = options.probe && options.method != "supervised"
+        probe = trainsProbe
             ? LinearProbe(featureDimension: config.featureDimension, classCount: probeClasses.classCount,
                           multiLabel: probeClasses.labelsPerSample > 1, learningRate: Float(options.probeLearningRate),
                           seed: options.seed, backend: backend)
             : nil
-        sampler = try ShardedSampler(datasetCount: train.count, globalBatchSize: options.batchSize, rank: 0,
-                                     worldSize: 1, seed: options.seed)
+        sampler = try ShardedSampler(datasetCount: train.count, globalBatchSize: options.batchSize,
+                                     rank: communicator.rank, worldSize: communicator.worldSize, seed: options.seed)
         let stepsPerEpoch = sampler.stepsPerEpoch
         let warmup = options.warmupEpochs ?? min(10, 0.1 * Double(options.epochs))
         schedule = WarmupCosineSchedule(baseLearningRate: options.learningRate,
@@ -73,8 +94,8 @@ final class Trainer {
                                         totalSteps: stepsPerEpoch * options.epochs,
                                         warmupStartLearningRate: options.warmupStartLearningRate,
                                         minLearningRate: options.minLearningRate)
-        run = try options.runDirectory.map { try RunDirectory(path: $0) }
-        try run?.writeConfig(options.record)
+        run = try isRoot ? options.runDirectory.map { try RunDirectory(path: $0) } : nil
+        try run?.writeConfig(options.record + [("world_size", .integer(communicator.worldSize))])
         if let resume = options.resume { try self.resume(from: resume) }
     }
 
@@ -86,13 +107,16 @@ final class Trainer {
         return parts
     }
 
+    /// Every rank reads the checkpoint (so every replica starts from the same state); rank 0 also restores the probe.
     func resume(from argument: String) throws {
         var path = argument
         if argument == "auto" {
-            guard let run else { throw UsageError("--resume auto needs --run-dir (it resumes from RUN_DIR/checkpoints/last.safetensors)") }
-            path = run.path + "/checkpoints/last.safetensors"
+            guard let directory = options.runDirectory else {
+                throw UsageError("--resume auto needs --run-dir (it resumes from RUN_DIR/checkpoints/last.safetensors)")
+            }
+            path = directory + "/checkpoints/last.safetensors"
             guard access(path, F_OK) == 0 else {
-                printFlushed("resume: no checkpoint at \(path) yet; starting from scratch")
+                if isRoot { printFlushed("resume: no checkpoint at \(path) yet; starting from scratch") }
                 return
             }
         }
@@ -100,50 +124,84 @@ final class Trainer {
         epoch = restored.epoch
         step = restored.step
         bestAccuracy = Double(restored.metadata["best_acc"] ?? "") ?? -1
-        printFlushed("resume: \(path) at epoch \(epoch + 1), step \(step)")
+        if isRoot { printFlushed("resume: \(path) at epoch \(epoch + 1), step \(step)") }
     }
 
-    /// Trains to the end (or `--max-steps`), evaluating after every epoch.
+    /// Trains to the end (or `--max-steps`), evaluating after every epoch. Collective: every rank calls it.
     func fit() throws {
         let stepsPerEpoch = sampler.stepsPerEpoch
         let totalSteps = stepsPerEpoch * options.epochs
         let stopStep = min(totalSteps, options.maxSteps ?? Int.max)
-        printFlushed("train: \(method.name), ResNet-\(options.depth) (\(options.stem.rawValue) stem, width \(options.width), "
-                     + "\(method.store.count) parameters) on \(train.name): \(train.count) images of "
-                     + "\(train.height)x\(train.width)x\(train.channels); batch \(options.batchSize), \(stepsPerEpoch) steps/epoch, "
-                     + "\(options.optimizer) lr \(fixed(options.learningRate, 4)) (base \(options.baseLearningRate) x batch/256), "
-                     + "\(options.threads) threads, augment \(preset?.name ?? "crop \(options.randomCropPadding) + flip")")
+        let ranks = communicator.worldSize
+        log0(communicator, "train: \(method.name), ResNet-\(options.depth) (\(options.stem.rawValue) stem, width \(options.width), "
+             + "\(method.store.count) parameters) on \(train.name): \(train.count) images of "
+             + "\(train.height)x\(train.width)x\(train.channels); batch \(options.batchSize)"
+             + (ranks > 1 ? " (\(ranks) ranks x \(sampler.localBatchSize)\(options.syncBatchNorm ? ", SyncBN" : ""))" : "")
+             + ", \(stepsPerEpoch) steps/epoch, "
+             + "\(options.optimizer) lr \(fixed(options.learningRate, 4)) (base \(options.baseLearningRate) x batch/256), "
+             + "\(options.threads) threads\(ranks > 1 ? " per rank" : ""), augment \(preset?.name ?? "crop \(options.randomCropPadding) + flip")")
+        var watch: PeerWatch?
+        var reducer: GradientAllReducer?
+        if ranks > 1 {
+            watch = try PeerWatch(communicator: communicator, timeoutSeconds: options.collectiveTimeout) { [checkpointDirectory] in
+                resumeHint(checkpointDirectory)
+            }
+            reducer = try makeGradientReducer()
+        }
+        let signals = StopSignals { [communicator, checkpointDirectory, watch] in
+            let cause = watch?.lostPeer.map { "\($0); the launcher ends the job" }
+                ?? "the launcher ends the job: a rank failed, the job was cancelled or hit its time limit"
+            return "rank \(communicator.rank): error: stopped by SIGTERM (\(cause)). " + resumeHint(checkpointDirectory)
+        }
+        defer { withExtendedLifetime(signals) {} }
         let clock = ContinuousClock()
         let start = clock.now, startStep = step
-        while epoch < options.epochs && step < stopStep {
+        var stopRequested = false
+        while epoch < options.epochs && step < stopStep && !stopRequested {
             let epochStart = clock.now, firstStep = step
-            var lossSum = 0.0, probeCorrect = 0, probeScored = 0, seen = 0
+            var lossSum = 0.0, probeCorrect = 0, probeScored = 0, seen = 0, waitSeconds = 0.0
             let batches = try EpochBatches(trainer: self, epoch: epoch, skip: step - epoch * stepsPerEpoch)
-            while step < stopStep, let batch = batches.next() {
+            while step < stopStep {
+                watch?.heartbeat()
+                // Every rank fetches its batch, then all agree: a failure anywhere stops everyone together.
+                var batch: TrainingBatch?
+                var failure: (any Error)?
+                do { batch = try nextBatch(batches) } catch { failure = error }
+                stopRequested = try RankAgreement.agree(communicator, failure: failure, stopRequested: signals.stopRequested,
+                                                        context: "at epoch \(epoch + 1), step \(step + 1)")
+                guard !stopRequested, let batch else { break }
                 optimizer.learningRate = Float(schedule.learningRate(atStep: step))
                 method.store.zeroGradients()
+                reducer?.beginStep()
+                method.lastBackwardStore.beginBackward()
                 let result = method.trainStep(view1: batch.view1, view2: batch.view2, labels: batch.labels)
+                // The loss is the global batch's on every rank, so every rank stops here together.
                 guard result.loss.isFinite else { throw nonFiniteLoss(result.loss) }
+                if let reducer {
+                    try reducer.finishStep()
+                    waitSeconds += reducer.lastWaitSeconds
+                }
                 optimizer.step()
                 method.afterOptimizerStep(step: step, totalSteps: totalSteps)
-                var probeLoss: Double?
-                if let probe {
-                    let scored = try probeData.map { try $0.trainStep(probe, encoder: method.encoder, mode: method.mode,
-                                                                      backend: backend) }
-                        ?? probe.trainStep(features: result.features, labels: batch.labels)
-                    probeCorrect += scored.correct
-                    probeScored += scored.scored
-                    if scored.scored > 0 { probeLoss = scored.loss }
-                }
+                let probeLoss = try trainProbe(features: result.features, labels: batch.labels,
+                                               correct: &probeCorrect, scored: &probeScored)
                 lossSum += result.loss
-                seen += batch.labels.count
+                seen += batch.labels.count / train.labelsPerSample * ranks
                 step += 1
+                if faults.fires("perturb", rank: communicator.rank, step: step) { perturbReplica() }
+                if ranks > 1, options.syncCheckEvery > 0, step % options.syncCheckEvery == 0 || step == stopStep {
+                    for warning in try ReplicaCheck.run(replicatedStores, communicator: communicator, step: step) {
+                        log0(communicator, warning)
+                    }
+                }
+                guard isRoot else { continue }
                 var fields: [(String, JSONValue)] = [("step", .integer(step)), ("epoch", .integer(epoch + 1)),
                                                      ("loss", .number(result.loss)),
                                                      ("lr", .number(Double(optimizer.learningRate)))]
                 fields += result.terms.map { ($0.name, .number($0.value)) }
                 if options.method != "supervised" { fields.append(("embedding_std", .number(result.embeddingStd))) }
                 if let probeLoss { fields.append(("probe_loss", .number(probeLoss))) }
+                if let reducer { fields.append(("grad_sync_wait_s", .number(reducer.lastWaitSeconds))) }
                 run?.log(fields)
                 if step % 10 == 0 || step == stopStep || isatty(1) != 0 {
                     let remaining = (clock.now - start).seconds / Double(step - startStep) * Double(stopStep - step)
@@ -153,35 +211,116 @@ final class Trainer {
                              + "  \(fixed(Double(seen) / (clock.now - epochStart).seconds, 0)) img/s  ETA \(duration(remaining))")
                 }
             }
+            watch?.heartbeat()
             let finishedEpoch = step == (epoch + 1) * stepsPerEpoch
             let epochSeconds = (clock.now - epochStart).seconds
-            endProgress()
-            var fields: [(String, JSONValue)] = [("epoch", .integer(epoch + 1)), ("step", .integer(step)),
-                                                 ("train_loss", .number(lossSum / Double(max(step - firstStep, 1))))]
-            var line = "epoch \(epoch + 1)/\(options.epochs)  loss \(fixed(lossSum / Double(max(step - firstStep, 1)), 4))"
-            var improved = false
-            if let accuracy = try evaluate() {
-                fields.append(("test_acc", .number(accuracy)))
-                line += "  \(probe == nil ? "test" : "online probe") acc \(fixed(100 * accuracy, 2))%"
-                if probe != nil { fields.append(("probe_train_acc", .number(Double(probeCorrect) / Double(max(probeScored, 1))))) }
-                improved = accuracy > bestAccuracy
-                bestAccuracy = max(bestAccuracy, accuracy)
+            if isRoot {
+                endProgress()
+                var improved = false
+                let steps = Double(max(step - firstStep, 1))
+                var fields: [(String, JSONValue)] = [("epoch", .integer(epoch + 1)), ("step", .integer(step)),
+                                                     ("train_loss", .number(lossSum / steps))]
+                var line = "epoch \(epoch + 1)/\(options.epochs)  loss \(fixed(lossSum / steps, 4))"
+                if !stopRequested, let accuracy = try evaluate() {
+                    fields.append(("test_acc", .number(accuracy)))
+                    line += "  \(probe == nil ? "test" : "online probe") acc \(fixed(100 * accuracy, 2))%"
+                    if probe != nil { fields.append(("probe_train_acc", .number(Double(probeCorrect) / Double(max(probeScored, 1))))) }
+                    improved = accuracy > bestAccuracy
+                    bestAccuracy = max(bestAccuracy, accuracy)
+                }
+                fields.append(("images_per_s", .number(Double(seen) / epochSeconds)))
+                fields.append(("elapsed_s", .number((clock.now - start).seconds)))
+                line += "  \(fixed(Double(seen) / epochSeconds, 0)) img/s  elapsed \(fixed((clock.now - start).seconds, 0)) s"
+                if reducer != nil {
+                    let fraction = waitSeconds / max(epochSeconds, 1e-9)
+                    fields.append(("grad_sync_wait_fraction", .number(fraction)))
+                    line += "  grad-sync wait \(fixed(100 * fraction, 1))%"
+                }
+                printFlushed(line)
+                run?.log(fields)
+                if finishedEpoch { epoch += 1 }
+                try saveCheckpoint(best: improved)
+            } else if finishedEpoch {
+                epoch += 1
             }
-            fields.append(("images_per_s", .number(Double(seen) / epochSeconds)))
-            fields.append(("elapsed_s", .number((clock.now - start).seconds)))
-            line += "  \(fixed(Double(seen) / epochSeconds, 0)) img/s  elapsed \(fixed((clock.now - start).seconds, 0)) s"
-            printFlushed(line)
-            run?.log(fields)
-            if finishedEpoch { epoch += 1 }
-            try saveCheckpoint(best: improved)
         }
-        if options.knn && step == stopStep {
+        try reducer?.finish()
+        if stopRequested {
+            let path = checkpointDirectory.map { $0 + "/last.safetensors" }
+            throw TrainingStopped(step: step, checkpoint: path)
+        }
+        if isRoot && options.knn && step == stopStep {
             if train.labelsPerSample == 1 { try reportKNN() } else { printFlushed("knn: skipped (multi-label dataset)") }
         }
     }
 
-    /// Test accuracy of the online probe (or of the supervised classifier), in evaluation mode.
+    /// The next batch of this rank's shard, with the injected faults applied.
+    private func nextBatch(_ batches: EpochBatches) throws -> TrainingBatch? {
+        let rank = communicator.rank, upcoming = step + 1
+        if faults.fires("kill", rank: rank, step: upcoming) { kill(getpid(), SIGKILL) }
+        if faults.fires("bad-sample", rank: rank, step: upcoming) {
+            throw DataError("\(train.name): a sample of step \(upcoming) could not be read (injected by \(FaultInjection.variable))")
+        }
+        guard let batch = batches.next() else { return nil }
+        if faults.fires("nan", rank: rank, step: upcoming) {
+            batch.view1.pointer.update(repeating: .nan, count: batch.view1.count)
+        }
+        return batch
+    }
+
+    /// The probe's step on the global batch: every rank's features and labels are gathered; rank 0 trains.
+    /// Returns the probe's loss on rank 0 (nil elsewhere, or when the batch had no labelled rows).
+    private func trainProbe(features: Tensor, labels: [Int32], correct: inout Int, scored: inout Int) throws -> Double? {
+        guard options.probe && options.method != "supervised" else { return nil }
+        var all = (features: features, labels: labels)
+        if options.probeDataset == nil && communicator.worldSize > 1 {
+            let gathered = backend.zeros([features.shape[0] * communicator.worldSize, features.shape[1]])
+            try communicator.allGather(features, into: gathered)
+            all = (gathered, try communicator.allGather(labels.map(Float.init)).map { Int32($0) })
+        }
+        guard let probe else { return nil }
+        let result = try probeData.map { try $0.trainStep(probe, encoder: method.encoder, mode: method.mode, backend: backend) }
+            ?? probe.trainStep(features: all.features, labels: all.labels)
+        correct += result.correct
+        scored += result.scored
+        return result.scored > 0 ? result.loss : nil
+    }
+
+    /// The stores every rank must hold identically: the trained parameters and the EMA target if any.
+    var replicatedStores: [(name: String, store: ParameterStore)] {
+        [("parameters", method.store)] + method.extraStores.map { ("\($0.prefix)network", $0.store) }
+    }
+
+    /// `perturb` fault: this rank's replicas drift (the sync check must notice and repair it).
+    private func perturbReplica() {
+        for (_, store) in replicatedStores { store.values.pointer[0] += 1e-3 }
+    }
+
+    /// The gradient all-reduce: overlapped on a duplicate communicator when MPI allows concurrent calls.
+    private func makeGradientReducer() throws -> GradientAllReducer {
+        let gradients = method.store.gradients
+        var reduceOver: any Communicator = communicator
+        var overlap = options.overlapGradientSync
+        if overlap, let mpi = communicator as? MPICommunicator {
+            if mpi.allowsConcurrentCommunicators {
+                reduceOver = try mpi.duplicate()
+            } else {
+                overlap = false
+                log0(communicator, "note: MPI offers no MPI_THREAD_MULTIPLE; gradients are all-reduced after backward (no overlap)")
+            }
+        }
+        let reducer = GradientAllReducer(gradients: gradients.pointer, count: gradients.count, communicator: reduceOver,
+                                         bucketBytes: Int(options.bucketMegabytes * 1_048_576), overlap: overlap,
+                                         ownsCommunicator: reduceOver !== communicator)
+        if overlap {
+            method.lastBackwardStore.onGradientsFinal = { [unowned reducer] in reducer.gradientsFinal(from: $0) }
+        }
+        return reducer
+    }
+
+    /// Test accuracy of the online probe (or of the supervised classifier), in evaluation mode. Rank 0.
     func evaluate() throws -> Double? {
+        guard let test else { return nil }
         if let supervised = method as? Supervised {
             supervised.mode.training = false
             defer { supervised.mode.training = true }
@@ -198,6 +337,7 @@ final class Trainer {
 
     /// Weighted kNN (k 200, T 0.07) of the frozen encoder: the training images (no augmentation) vote for the test images.
     func reportKNN() throws {
+        guard let test else { return }
         let trainSet = try extractFeatures(encoder: method.encoder, mode: method.mode, dataset: train,
                                            normalization: normalization, batchSize: 256, backend: backend)
         let testSet = try extractFeatures(encoder: method.encoder, mode: method.mode, dataset: test,
@@ -225,11 +365,11 @@ final class Trainer {
         return Double(hits) / Double(max(scored, 1))
     }
 
-    var checkpointDirectory: String? { run.map { $0.path + "/checkpoints" } }
+    var checkpointDirectory: String? { options.runDirectory.map { $0 + "/checkpoints" } }
 
-    /// Writes `last.safetensors`, and `best.safetensors` when the test accuracy improved; each atomically.
+    /// Writes `last.safetensors`, and `best.safetensors` when the test accuracy improved; each atomically. Rank 0.
     func saveCheckpoint(best: Bool) throws {
-        guard let directory = checkpointDirectory else { return }
+        guard isRoot, let directory = checkpointDirectory else { return }
         try makeDirectories(directory)
         var metadata: [String: String] = ["method": options.method, "best_acc": String(bestAccuracy),
                                           "arch": "resnet\(options.depth)", "stem": options.stem.rawValue,
@@ -237,22 +377,36 @@ final class Trainer {
                                           "dataset": options.dataset]
         metadata["normalize_mean"] = normalization.mean.map { String($0) }.joined(separator: ",")
         metadata["normalize_std"] = normalization.std.map { String($0) }.joined(separator: ",")
+        metadata["world_size"] = String(communicator.worldSize)
         for name in ["last"] + (best ? ["best"] : []) {
             try Checkpoint.save(path: directory + "/\(name).safetensors", parts: checkpointParts, epoch: epoch, step: step,
-                                metadata: metadata)
+                                metadata: metadata, pauseHalfway: faults.checkpointPause)
         }
     }
 
     private func nonFiniteLoss(_ loss: Double) -> TrainingError {
-        var kept = "; no checkpoint was kept (no --run-dir)"
-        if let directory = checkpointDirectory {
-            let last = directory + "/last.safetensors"
-            kept = access(last, F_OK) == 0
-                ? "; the last good checkpoint is \(last) (resume with --resume auto)"
-                : "; no checkpoint was written yet (the first is written at the end of epoch 1)"
-        }
-        return TrainingError("loss became \(loss) at epoch \(epoch + 1), step \(step + 1) (lr \(optimizer.learningRate)): "
-                             + "training stopped. Lower --lr or lengthen --warmup-epochs, or check the data\(kept)")
+        TrainingError("loss became \(loss) at epoch \(epoch + 1), step \(step + 1) (lr \(optimizer.learningRate)): "
+                      + "training stopped\(communicator.worldSize > 1 ? " on every rank" : ""). Lower --lr or lengthen "
+                      + "--warmup-epochs, or check the data. " + resumeHint(checkpointDirectory))
+    }
+}
+
+/// Where a stopped run can resume from.
+func resumeHint(_ checkpointDirectory: String?) -> String {
+    guard let directory = checkpointDirectory else { return "No checkpoint was kept (no --run-dir)." }
+    let last = directory + "/last.safetensors"
+    return access(last, F_OK) == 0
+        ? "Resume from \(last) (--resume auto)."
+        : "No checkpoint was written yet (the first is written at the end of epoch 1)."
+}
+
+/// Training stopped on request (SIGUSR1) after writing `last.safetensors`: run again with `--resume auto`.
+struct TrainingStopped: Error, CustomStringConvertible {
+    let step: Int
+    let checkpoint: String?
+    var description: String {
+        "stopped on request (SIGUSR1) after step \(step)"
+            + (checkpoint.map { "; checkpoint \($0) written, resume with --resume auto" } ?? "; no --run-dir, nothing saved")
     }
 }
 

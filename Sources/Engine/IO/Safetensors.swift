@@ -89,7 +89,8 @@ public struct SafetensorsFile {
     }
 
     /// Writes `tensors` (Float32) atomically: a temporary file in the same folder, fsync, rename.
-    public static func write(path: String, tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) throws {
+    public static func write(path: String, tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:],
+                             halfway: (() -> Void)? = nil) throws {
         var header = "{"
         var offset = 0
         var parts: [String] = []
@@ -112,7 +113,7 @@ public struct SafetensorsFile {
         for (_, tensor) in tensors {
             output.append(contentsOf: UnsafeRawBufferPointer(start: tensor.pointer, count: tensor.count * 4))
         }
-        try writeFileAtomically(path, output)
+        try writeFileAtomically(path, output, halfway: halfway)
     }
 
     private enum HeaderValue: Decodable {
@@ -172,16 +173,19 @@ public func readFile(_ path: String) throws -> [UInt8] {
 }
 
 /// Writes `bytes` to `path` so that readers see either the old file or the complete new one.
-public func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws {
+/// `halfway` runs once half the bytes are in the temporary file (tests pause there to kill the writer).
+public func writeFileAtomically(_ path: String, _ bytes: [UInt8], halfway: (() -> Void)? = nil) throws {
     let temporary = path + ".tmp-\(getpid())"
     let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { throw FileError(temporary, "cannot create: \(String(cString: strerror(errno)))") }
     var done = 0
     let failure: String? = bytes.withUnsafeBytes { raw in
+        let half = bytes.count / 2
         while done < bytes.count {
-            let wrote = write(fd, raw.baseAddress! + done, bytes.count - done)
+            let wrote = write(fd, raw.baseAddress! + done, (done < half && halfway != nil ? half : bytes.count) - done)
             if wrote <= 0 { return String(cString: strerror(errno)) }
             done += wrote
+            if done == half, let halfway { halfway() }
         }
         return fsync(fd) == 0 ? nil : String(cString: strerror(errno))
     }

@@ -3,6 +3,8 @@ import Engine
 /// Batch normalisation over the channels of NHWC input (Ioffe & Szegedy 2015), PyTorch semantics:
 /// biased batch variance to normalise, unbiased variance into the running average, momentum 0.1, eps 1e-5.
 /// Input and output `[N, H, W, C]` (or `[N, C]`); parameters and statistics `[C]`.
+/// With `mode.batchNormGroup` set (more than one rank) it is SyncBatchNorm: statistics and the backward's
+/// two sums are those of the global batch (see `SyncBatchNorm`).
 public final class BatchNorm2d: Layer {
     public let channels: Int
     public let momentum: Float
@@ -40,7 +42,10 @@ public final class BatchNorm2d: Layer {
             let rows = x.count / channels
             precondition(rows > 1, "batch norm in training needs more than one value per channel, got input \(x.shape)")
             backend.batchNormStatistics(input: x, mean: mean, variance: variance)
-            backend.batchNormUpdateRunning(mean: mean, variance: variance, count: rows, momentum: momentum,
+            let group = mode.synchronizedGroup
+            if let group { SyncBatchNorm.combineStatistics(mean: mean, variance: variance, group: group) }
+            let globalRows = rows * (group?.worldSize ?? 1)
+            backend.batchNormUpdateRunning(mean: mean, variance: variance, count: globalRows, momentum: momentum,
                                            runningMean: store.buffer(runningMean),
                                            runningVariance: store.buffer(runningVariance))
             store.buffer(batchesTracked)[flat: 0] += 1
@@ -64,9 +69,15 @@ public final class BatchNorm2d: Layer {
         backend.accumulate(sumGradient, into: store.gradient(bias), alpha: 1)
         // dx is an element-wise function of dy and x, so it may overwrite dy.
         let dx = overwritesGradOutput ? dy : reuse(&gradInput, x.shape, backend)
+        var sums = (sumGradient: sumGradient, sumGradientNormalized: sumGradientNormalized)
+        var rows = x.count / channels
+        if let group = mode.synchronizedGroup {
+            sums = SyncBatchNorm.globalSums(sumGradient, sumGradientNormalized, group: group)
+            rows *= group.worldSize
+        }
         backend.batchNormBackwardInput(gradOutput: dy, input: x, mean: mean, variance: variance,
-                                       weight: store.value(weight), epsilon: epsilon, sumGradient: sumGradient,
-                                       sumGradientNormalized: sumGradientNormalized, count: x.count / channels,
+                                       weight: store.value(weight), epsilon: epsilon, sumGradient: sums.sumGradient,
+                                       sumGradientNormalized: sums.sumGradientNormalized, count: rows,
                                        gradInput: dx)
         return dx
     }

@@ -1,3 +1,4 @@
+import Collectives
 import Engine
 
 /// A network piece with an explicit forward and backward (no autograd tape).
@@ -11,10 +12,25 @@ public protocol Layer: AnyObject {
     func backward(_ gradOutput: Tensor) -> Tensor
 }
 
-/// Whether batch norm uses batch statistics (training) or running averages (evaluation).
+/// Whether batch norm uses batch statistics (training) or running averages (evaluation), and over
+/// which ranks the batch statistics are taken.
 public final class Mode {
     public var training: Bool
-    public init(training: Bool = true) { self.training = training }
+    /// SyncBatchNorm: when set to a communicator of more than one rank, training-mode batch norm
+    /// normalises with the statistics of the *global* batch (every rank's rows) and reduces its two
+    /// backward sums over the ranks too. Nil: each process normalises its own batch.
+    public var batchNormGroup: (any Communicator)?
+
+    public init(training: Bool = true, batchNormGroup: (any Communicator)? = nil) {
+        self.training = training
+        self.batchNormGroup = batchNormGroup
+    }
+
+    /// The group when batch norm must synchronise (more than one rank), else nil.
+    var synchronizedGroup: (any Communicator)? {
+        guard let group = batchNormGroup, group.worldSize > 1 else { return nil }
+        return group
+    }
 }
 
 /// Returns `cached` when it already has `shape`, else a new zero tensor (activation buffers are reused

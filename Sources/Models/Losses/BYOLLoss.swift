@@ -20,22 +20,25 @@ public struct BYOLLoss: Sendable {
     }
 
     /// `p1`, `p2`: online predictions of views 1 and 2; `target1`, `target2`: target projections of views 1 and 2.
-    public func forward(p1: Tensor, p2: Tensor, target1: Tensor, target2: Tensor) -> Output {
+    /// `globalBatch`: the batch the mean runs over when the rows are one rank's share of a larger batch
+    /// (the loss returned is then this rank's share; the shares sum to the global loss). Default: B.
+    public func forward(p1: Tensor, p2: Tensor, target1: Tensor, target2: Tensor, globalBatch: Int? = nil) -> Output {
         precondition(p1.rank == 2 && p1.shape == p2.shape && p1.shape == target1.shape && p1.shape == target2.shape,
                      "BYOL loss: predictions \(p1.shape), \(p2.shape) and targets \(target1.shape), \(target2.shape) must be equal [B, D]")
         let gradP1 = Tensor(zeros: p1.shape), gradP2 = Tensor(zeros: p2.shape)
-        let loss = Self.direction(prediction: p1, target: target2, gradPrediction: gradP1)
-            + Self.direction(prediction: p2, target: target1, gradPrediction: gradP2)
+        let batch = globalBatch ?? p1.shape[0]
+        let loss = Self.direction(prediction: p1, target: target2, gradPrediction: gradP1, batch: batch)
+            + Self.direction(prediction: p2, target: target1, gradPrediction: gradP2, batch: batch)
         return Output(loss: loss, gradP1: gradP1, gradP2: gradP2)
     }
 
-    /// One direction, `mean_b (2 − 2·cos(p_b, t_b))`; overwrites `gradPrediction` with its gradient.
-    /// Norms are clamped at 1e-8 as `F.cosine_similarity` does.
-    public static func direction(prediction: Tensor, target: Tensor, gradPrediction: Tensor) -> Double {
-        let b = prediction.shape[0], d = prediction.count / b
+    /// One direction, `Σ_b (2 − 2·cos(p_b, t_b)) / batch` (the mean when `batch` is the row count);
+    /// overwrites `gradPrediction` with its gradient. Norms are clamped at 1e-8 as `F.cosine_similarity` does.
+    public static func direction(prediction: Tensor, target: Tensor, gradPrediction: Tensor, batch: Int? = nil) -> Double {
+        let rows = prediction.shape[0], d = prediction.count / rows, b = batch ?? rows
         let p = prediction.pointer, t = target.pointer, g = gradPrediction.pointer
         var total = 0.0
-        for row in 0..<b {
+        for row in 0..<rows {
             let base = row * d
             var pp = 0.0, tt = 0.0, pt = 0.0
             for j in 0..<d {

@@ -1,3 +1,4 @@
+import Collectives
 import Engine
 
 /// The collapse monitor solo-learn logs as `z_std`: the standard deviation over the batch (unbiased,
@@ -5,6 +6,14 @@ import Engine
 /// `F.normalize(z, dim=-1).std(dim=0).mean()`. About 1/√D for well-spread embeddings, 0 when collapsed.
 /// Monitor only: no gradient. In double.
 public enum EmbeddingStd {
+    /// The monitor over the global batch: `z` `[B, D]` is this rank's share; the rows of all ranks are gathered.
+    public static func of(_ z: Tensor, group: any Communicator) -> Double {
+        guard group.worldSize > 1 else { return of(z) }
+        let all = Tensor(zeros: [z.shape[0] * group.worldSize, z.shape[1]])
+        collectiveOrExit { try group.allGather(z, into: all) }
+        return of(all)
+    }
+
     public static func of(_ z: Tensor) -> Double {
         precondition(z.rank == 2 && z.shape[0] >= 2, "embedding std needs [B ≥ 2, D], got \(z.shape)")
         let b = z.shape[0], d = z.shape[1], p = z.pointer

@@ -1,3 +1,4 @@
+import Collectives
 import Engine
 #if canImport(Glibc)
 import Glibc
@@ -36,24 +37,56 @@ public struct NTXentLoss: Sendable {
         public var terms: [(name: String, value: Double)] { [("nt_xent", loss)] }
     }
 
+    /// How the gradient of the all-gathered keys goes back to the ranks that own them.
+    public enum GatherBackward: Sendable {
+        /// Summed over ranks and scattered to the owners (`reduceScatterSum`): the correct backward.
+        case reduceScatter
+        /// Each rank keeps only its own slice of its key gradient and drops what other ranks' anchors
+        /// contributed: the bug some public frameworks shipped. Tests use it to prove they catch it.
+        case localSliceOnly
+    }
+
     /// The loss of two views' embeddings `z1`, `z2` `[B, D]` (not normalised) and its gradients.
     public func forward(z1: Tensor, z2: Tensor, backend: any Backend) -> Output {
+        forward(z1: z1, z2: z2, group: LocalCommunicator(), backend: backend)
+    }
+
+    /// The loss over the *global* batch of `group`'s ranks, each holding `B` rows per view.
+    ///
+    /// This rank's block `[ẑ1; ẑ2]` (2B rows) is all-gathered into the keys `[R·2B, D]` (rank r's block at
+    /// row r·2B); this rank's rows are the anchors; the key gradients of all R·2B rows are summed over the
+    /// ranks and scattered back to their owners, then added to the anchor gradients. Returns the global
+    /// loss (the same on every rank) and ∂L/∂z for this rank's rows: the ranks' parameter gradients *sum*
+    /// to the single-process gradient on the global batch. With one rank this is the plain loss.
+    public func forward(z1: Tensor, z2: Tensor, group: any Communicator,
+                        gatherBackward: GatherBackward = .reduceScatter, backend: any Backend) -> Output {
         precondition(z1.rank == 2 && z1.shape == z2.shape, "NT-Xent takes two [B, D] views, got \(z1.shape) and \(z2.shape)")
-        let b = z1.shape[0], d = z1.shape[1]
-        precondition(b >= 2, "NT-Xent needs at least 2 images per batch (one has no negatives), got \(b)")
-        // keys [2B, D] = [ẑ1; ẑ2]: row i's positive is row (i + B) mod 2B.
-        let keys = Tensor(zeros: [2 * b, d])
-        let norms1 = L2Normalization.forward(z1, into: rowsView(keys, 0..<b))
-        let norms2 = L2Normalization.forward(z2, into: rowsView(keys, b..<(2 * b)))
-        let gradAnchors = Tensor(zeros: [2 * b, d]), gradKeys = Tensor(zeros: [2 * b, d])
-        let loss = anchorsAgainstKeys(keys: keys, anchors: 0..<(2 * b), positives: Self.pairedPositives(batch: b),
-                                      normalizer: 2 * b, gradAnchors: gradAnchors, gradKeys: gradKeys, backend: backend)
+        let b = z1.shape[0], d = z1.shape[1], ranks = group.worldSize
+        precondition(b * ranks >= 2, "NT-Xent needs at least 2 images per batch (one has no negatives), got \(b * ranks)")
+        // block [2B, D] = [ẑ1; ẑ2]: row i's positive is row (i + B) mod 2B of the same block.
+        let block = Tensor(zeros: [2 * b, d])
+        let norms1 = L2Normalization.forward(z1, into: rowsView(block, 0..<b))
+        let norms2 = L2Normalization.forward(z2, into: rowsView(block, b..<(2 * b)))
+        let keys = Tensor(zeros: [ranks * 2 * b, d])
+        collectiveOrExit { try group.allGather(block, into: keys) }
+        let own = (group.rank * 2 * b)..<((group.rank + 1) * 2 * b)
+        let gradAnchors = Tensor(zeros: [2 * b, d]), gradKeys = Tensor(zeros: [ranks * 2 * b, d])
+        let partial = anchorsAgainstKeys(keys: keys, anchors: own,
+                                         positives: Self.pairedPositives(batch: b, offset: own.lowerBound),
+                                         normalizer: ranks * 2 * b, gradAnchors: gradAnchors, gradKeys: gradKeys,
+                                         backend: backend)
+        let gradBlock = Tensor(zeros: [2 * b, d])
+        switch gatherBackward {
+        case .reduceScatter: collectiveOrExit { try group.reduceScatterSum(gradKeys, into: gradBlock) }
+        case .localSliceOnly: backend.copy(rowsView(gradKeys, own), to: gradBlock)
+        }
         // Every row is both an anchor and a key: ∂L/∂ẑ is the sum of the two.
-        backend.accumulate(gradAnchors, into: gradKeys, alpha: 1)
+        backend.accumulate(gradAnchors, into: gradBlock, alpha: 1)
+        let loss = collectiveOrExit { try group.allReduceSum(partial) }
         let gradZ1 = Tensor(zeros: [b, d]), gradZ2 = Tensor(zeros: [b, d])
-        L2Normalization.backward(gradOutput: rowsView(gradKeys, 0..<b), output: rowsView(keys, 0..<b),
+        L2Normalization.backward(gradOutput: rowsView(gradBlock, 0..<b), output: rowsView(block, 0..<b),
                                  norms: norms1, gradInput: gradZ1)
-        L2Normalization.backward(gradOutput: rowsView(gradKeys, b..<(2 * b)), output: rowsView(keys, b..<(2 * b)),
+        L2Normalization.backward(gradOutput: rowsView(gradBlock, b..<(2 * b)), output: rowsView(block, b..<(2 * b)),
                                  norms: norms2, gradInput: gradZ2)
         return Output(loss: loss, gradZ1: gradZ1, gradZ2: gradZ2)
     }

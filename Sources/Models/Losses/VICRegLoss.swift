@@ -1,3 +1,4 @@
+import Collectives
 import Engine
 
 /// VICReg (Bardes, Ponce, LeCun 2022, "VICReg: Variance-Invariance-Covariance Regularization for
@@ -54,39 +55,70 @@ public struct VICRegLoss: Sendable {
         public var gradCovariance: [Double]
     }
 
+    /// Where the variance and covariance statistics come from when the batch is spread over ranks.
+    public enum StatisticsScope: Sendable {
+        /// The all-gathered global batch: the correct distributed loss.
+        case globalBatch
+        /// Each rank's own rows only (what running the single-process loss under data parallelism gives):
+        /// a wrong variant that tests use to prove they catch it.
+        case localBatchOnly
+    }
+
     public func forward(z1: Tensor, z2: Tensor, backend: any Backend) -> Output {
+        forward(z1: z1, z2: z2, group: LocalCommunicator(), backend: backend)
+    }
+
+    /// The loss over the global batch of `group`'s ranks, each holding `B` rows per view; N = R·B.
+    ///
+    /// Invariance: each rank's pairs, scaled by the global N·D and summed over ranks. Variance and
+    /// covariance: every rank all-gathers the branch's rows `[N, D]` and computes the same global mean,
+    /// scatter, terms and G = ∂L/∂C; each rank then writes the gradient of its own rows only,
+    /// `2/(N−1)·G·(z_b − z̄)` (the gathered backward: the gradient of a gathered row is needed only by its
+    /// owner, and every rank has G, so nothing has to be scattered back). The ranks' parameter gradients
+    /// sum to the single-process gradient on the global batch; the loss is the same on every rank.
+    public func forward(z1: Tensor, z2: Tensor, group: any Communicator, scope: StatisticsScope = .globalBatch,
+                        backend: any Backend) -> Output {
         precondition(z1.rank == 2 && z1.shape == z2.shape, "VICReg takes two [B, D] views, got \(z1.shape) and \(z2.shape)")
-        let b = z1.shape[0]
-        precondition(b >= 2, "VICReg's unbiased variance needs at least 2 images per batch, got \(b)")
+        let b = z1.shape[0], d = z1.shape[1]
+        let gathers = group.worldSize > 1 && scope == .globalBatch
+        let n = gathers ? b * group.worldSize : b
+        precondition(n >= 2, "VICReg's unbiased variance needs at least 2 images per batch, got \(n)")
         let gradZ1 = Tensor(zeros: z1.shape), gradZ2 = Tensor(zeros: z2.shape)
-        let invariance = self.invariance(z1: z1, z2: z2, gradZ1: gradZ1, gradZ2: gradZ2)
+        let localInvariance = invariance(z1: z1, z2: z2, gradZ1: gradZ1, gradZ2: gradZ2,
+                                         globalCount: b * group.worldSize * d)
         var variance = 0.0, covariance = 0.0
         for (z, grad) in [(z1, gradZ1), (z2, gradZ2)] {
-            let mean = Self.columnSums(z).map { $0 / Double(b) }
-            let branch = regularizer(scatter: Self.centredScatter(z, mean: mean, backend: backend), count: b)
-            Self.addRegularizerGradient(branch, z: z, mean: mean, count: b, into: grad, backend: backend)
+            var rows = z
+            if gathers {
+                rows = Tensor(zeros: [n, d])
+                collectiveOrExit { try group.allGather(z, into: rows) }
+            }
+            let mean = Self.columnSums(rows).map { $0 / Double(n) }
+            let branch = regularizer(scatter: Self.centredScatter(rows, mean: mean, backend: backend), count: n)
+            Self.addRegularizerGradient(branch, z: z, mean: mean, count: n, into: grad, backend: backend)
             variance += branch.variance / 2
             covariance += branch.covariance
         }
+        let invariance = collectiveOrExit { try group.allReduceSum(localInvariance) }
         let loss = invarianceWeight * invariance + varianceWeight * variance + covarianceWeight * covariance
         return Output(loss: loss, invariance: invariance, variance: variance, covariance: covariance,
                       gradZ1: gradZ1, gradZ2: gradZ2)
     }
 
-    /// s(Z, Z') = mean of (z1 − z2)² over B·D; overwrites the gradients with λ·∂s/∂z1 = λ·2(z1 − z2)/(B·D)
-    /// and its negation.
-    public func invariance(z1: Tensor, z2: Tensor, gradZ1: Tensor, gradZ2: Tensor) -> Double {
-        let n = z1.count
+    /// This rank's share of s(Z, Z') = Σ (z1 − z2)² / (N·D) over its rows (`globalCount` = N·D, all ranks'
+    /// elements; the shares sum to s); overwrites the gradients with λ·∂/∂z1 = λ·2(z1 − z2)/(N·D) and its negation.
+    public func invariance(z1: Tensor, z2: Tensor, gradZ1: Tensor, gradZ2: Tensor, globalCount: Int? = nil) -> Double {
+        let n = z1.count, total = Double(globalCount ?? n)
         let a = z1.pointer, b = z2.pointer, ga = gradZ1.pointer, gb = gradZ2.pointer
         var sum = 0.0
-        let scale = invarianceWeight * 2 / Double(n)
+        let scale = invarianceWeight * 2 / total
         for i in 0..<n {
             let diff = Double(a[i]) - Double(b[i])
             sum += diff * diff
             ga[i] = Float(scale * diff)
             gb[i] = Float(-scale * diff)
         }
-        return sum / Double(n)
+        return sum / total
     }
 
     /// Σ_b z_b, per column, in double.

@@ -1,3 +1,4 @@
+import Collectives
 import Engine
 #if canImport(Glibc)
 import Glibc
@@ -39,6 +40,17 @@ public final class BYOL: SelfSupervisedMethod {
     let targetMode = Mode(training: true)
     let network: TwoViewNetwork
     let backend: any Backend
+    public private(set) var group: any Communicator = LocalCommunicator()
+    public var lastBackwardStore: ParameterStore { network.twin }
+
+    /// The target network's batch norms synchronise too (solo-learn converts the whole model, momentum
+    /// backbone included, to SyncBatchNorm). The EMA update needs no communication: every rank applies
+    /// the same update to the same parameters (`Trainer` checks that with a checksum).
+    public func distribute(over group: any Communicator, syncBatchNorm: Bool, faults: DistributedFaults) {
+        self.group = group
+        mode.batchNormGroup = syncBatchNorm ? group : nil
+        targetMode.batchNormGroup = syncBatchNorm ? group : nil
+    }
 
     public init(encoder config: ResNetConfig, projectorHiddenDimension: Int = 4096, projectorOutputDimension: Int = 256,
                 predictorHiddenDimension: Int = 4096, tauBase: Double = 0.99, seed: UInt64 = 0, backend: any Backend) {
@@ -92,8 +104,12 @@ public final class BYOL: SelfSupervisedMethod {
         let p1 = network.view1.forward(x1), p2 = network.view2.forward(x2)
         // The target's output buffer is reused by its second forward: keep a copy of view 1's.
         let target1 = copied(targetForward(x1)), target2 = targetForward(x2)
-        let result = loss.forward(p1: p1, p2: p2, target1: target1, target2: target2)
-        let std = (EmbeddingStd.of(network.view1.projection!) + EmbeddingStd.of(network.view2.projection!)) / 2
+        let share = loss.forward(p1: p1, p2: p2, target1: target1, target2: target2,
+                                 globalBatch: p1.shape[0] * group.worldSize)
+        let result = BYOLLoss.Output(loss: collectiveOrExit { try group.allReduceSum(share.loss) },
+                                     gradP1: share.gradP1, gradP2: share.gradP2)
+        let std = (EmbeddingStd.of(network.view1.projection!, group: group)
+                   + EmbeddingStd.of(network.view2.projection!, group: group)) / 2
         let features = copied(network.view1.features!)
         network.view1.backward(result.gradP1)
         network.view2.backward(result.gradP2)

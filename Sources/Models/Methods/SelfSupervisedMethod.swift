@@ -1,3 +1,4 @@
+import Collectives
 import Engine
 
 /// What one training step of a method reports.
@@ -50,12 +51,35 @@ public protocol SelfSupervisedMethod: AnyObject {
     /// Called after every optimiser step (BYOL and MoCo update their EMA target here).
     /// `step` counts optimiser steps from 0; `totalSteps` is the run's length.
     func afterOptimizerStep(step: Int, totalSteps: Int)
+
+    /// The ranks the global batch is spread over (a `LocalCommunicator` until `distribute` is called).
+    var group: any Communicator { get }
+
+    /// Spreads the method over `group`'s ranks, each holding an equal share of the global batch: losses and
+    /// their gradients become those of the global batch (each rank's parameter gradients are its share;
+    /// summed over the ranks they are the single-process gradient), and with `syncBatchNorm` every batch
+    /// norm normalises over the global batch. `faults` selects known-wrong variants for tests.
+    func distribute(over group: any Communicator, syncBatchNorm: Bool, faults: DistributedFaults)
+
+    /// The store whose layers run the *last* backward pass of a step: gradients become final there, in
+    /// reverse offset order, so that is where the gradient all-reduce listens (`onGradientsFinal`).
+    var lastBackwardStore: ParameterStore { get }
+}
+
+/// Known-wrong distributed variants, selectable so tests can show that the equivalence tests catch them.
+public struct DistributedFaults: Sendable, Equatable {
+    /// NT-Xent keeps only its own slice of the gathered keys' gradient; VICReg takes its variance and
+    /// covariance over the local batch only.
+    public var localGatherBackward = false
+
+    public init(localGatherBackward: Bool = false) { self.localGatherBackward = localGatherBackward }
 }
 
 extension SelfSupervisedMethod {
     public var viewCount: Int { 2 }
     public var extraStores: [(prefix: String, store: ParameterStore)] { [] }
     public func afterOptimizerStep(step: Int, totalSteps: Int) {}
+    public var lastBackwardStore: ParameterStore { store }
     public func trainStep(view1: Tensor, view2: Tensor, labels: [Int32]) -> MethodStepResult {
         trainStep(view1: view1, view2: view2)
     }

@@ -1,3 +1,4 @@
+import Collectives
 import Engine
 
 /// SimCLR (Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual Representations"):
@@ -15,6 +16,15 @@ public final class SimCLR: SelfSupervisedMethod {
     public let loss: NTXentLoss
     let network: TwoViewNetwork
     let backend: any Backend
+    public private(set) var group: any Communicator = LocalCommunicator()
+    var faults = DistributedFaults()
+    public var lastBackwardStore: ParameterStore { network.twin }
+
+    public func distribute(over group: any Communicator, syncBatchNorm: Bool, faults: DistributedFaults) {
+        self.group = group
+        self.faults = faults
+        mode.batchNormGroup = syncBatchNorm ? group : nil
+    }
 
     /// `featureDimension → projectorHiddenDimension → projectorOutputDimension`; 512 → 2048 → 256 for a
     /// width-1 ResNet-18. `seed` initialises every parameter.
@@ -37,8 +47,10 @@ public final class SimCLR: SelfSupervisedMethod {
     public func trainStep(view1 x1: Tensor, view2 x2: Tensor) -> MethodStepResult {
         precondition(mode.training, "SimCLR.trainStep needs training mode")
         let z1 = network.view1.forward(x1), z2 = network.view2.forward(x2)
-        let result = loss.forward(z1: z1, z2: z2, backend: backend)
-        let std = (EmbeddingStd.of(z1) + EmbeddingStd.of(z2)) / 2
+        let result = loss.forward(z1: z1, z2: z2, group: group,
+                                  gatherBackward: faults.localGatherBackward ? .localSliceOnly : .reduceScatter,
+                                  backend: backend)
+        let std = (EmbeddingStd.of(z1, group: group) + EmbeddingStd.of(z2, group: group)) / 2
         let features = copied(network.view1.features!)
         network.view1.backward(result.gradZ1)
         network.view2.backward(result.gradZ2)

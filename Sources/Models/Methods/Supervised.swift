@@ -1,3 +1,4 @@
+import Collectives
 import Engine
 
 /// The supervised baseline: the same encoder with a linear classifier (`fc`, torchvision's name)
@@ -14,6 +15,12 @@ public final class Supervised: SelfSupervisedMethod {
     public let multiLabel: Bool
     let backend: any Backend
     private var gradLogits: Tensor?
+    public private(set) var group: any Communicator = LocalCommunicator()
+
+    public func distribute(over group: any Communicator, syncBatchNorm: Bool, faults: DistributedFaults) {
+        self.group = group
+        mode.batchNormGroup = syncBatchNorm ? group : nil
+    }
 
     public init(encoder config: ResNetConfig, classCount: Int, multiLabel: Bool = false, seed: UInt64, backend: any Backend) {
         self.backend = backend
@@ -35,12 +42,17 @@ public final class Supervised: SelfSupervisedMethod {
             ? BinaryCrossEntropyWithLogits().forward(logits: logits, targets: Tensor(shape: logits.shape, values: labels.map(Float.init)),
                                                      gradLogits: gradLogits!)
             : backend.softmaxCrossEntropy(logits: logits, labels: labels, gradLogits: gradLogits!)
+        // The global batch's mean loss: each rank's local mean weighs 1/R (equal local batches).
+        let ranks = group.worldSize
+        if ranks > 1 { backend.scale(gradLogits!, by: 1 / Float(ranks)) }
         let scored = scorePredictions(logits: logits, labels: labels, multiLabel: multiLabel)
-        let accuracy = Double(scored.correct) / Double(max(scored.scored, 1))
+        var sums = [loss / Double(ranks), Double(scored.correct), Double(scored.scored)]
+        collectiveOrExit { try group.allReduceSum(&sums) }
+        let accuracy = sums[1] / max(sums[2], 1)
         let detached = backend.zeros(features.shape)
         backend.copy(features, to: detached)
         _ = encoder.backward(classifier.backward(gradLogits!))
-        return MethodStepResult(loss: loss, terms: [("train_acc", accuracy)], embeddingStd: 0, features: detached)
+        return MethodStepResult(loss: sums[0], terms: [("train_acc", accuracy)], embeddingStd: 0, features: detached)
     }
 
     /// Logits for evaluation (the caller sets `mode.training`).

@@ -45,6 +45,8 @@ final class ViewBranch {
 /// backward view 1, backward view 2 (gradients add up in the shared buffer).
 final class TwoViewNetwork {
     let store: ParameterStore
+    /// View 2's store: it shares `store`'s buffers; its layers run a step's last backward pass.
+    let twin: ParameterStore
     let view1, view2: ViewBranch
 
     /// `build(store)` creates one copy of the layers, registering into `store` (encoder first).
@@ -52,7 +54,7 @@ final class TwoViewNetwork {
         store = ParameterStore()
         view1 = build(store)
         store.allocate(seed: seed)
-        let twin = ParameterStore()
+        twin = ParameterStore()
         view2 = build(twin)
         twin.allocate(sharing: store)
     }

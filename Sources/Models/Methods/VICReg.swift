@@ -1,3 +1,4 @@
+import Collectives
 import Engine
 
 /// VICReg (Bardes, Ponce, LeCun 2022): encoder → expander on both views, `VICRegLoss` (invariance +
@@ -15,6 +16,15 @@ public final class VICReg: SelfSupervisedMethod {
     public let loss: VICRegLoss
     let network: TwoViewNetwork
     let backend: any Backend
+    public private(set) var group: any Communicator = LocalCommunicator()
+    var faults = DistributedFaults()
+    public var lastBackwardStore: ParameterStore { network.twin }
+
+    public func distribute(over group: any Communicator, syncBatchNorm: Bool, faults: DistributedFaults) {
+        self.group = group
+        self.faults = faults
+        mode.batchNormGroup = syncBatchNorm ? group : nil
+    }
 
     /// `featureDimension → hidden (× projectorHiddenLayers) → projectorOutputDimension`; loss weights
     /// λ (invariance), μ (variance, on the two branches' *average*; solo-learn's sum is μ doubled), ν (covariance).
@@ -38,8 +48,9 @@ public final class VICReg: SelfSupervisedMethod {
     public func trainStep(view1 x1: Tensor, view2 x2: Tensor) -> MethodStepResult {
         precondition(mode.training, "VICReg.trainStep needs training mode")
         let z1 = network.view1.forward(x1), z2 = network.view2.forward(x2)
-        let result = loss.forward(z1: z1, z2: z2, backend: backend)
-        let std = (EmbeddingStd.of(z1) + EmbeddingStd.of(z2)) / 2
+        let result = loss.forward(z1: z1, z2: z2, group: group,
+                                  scope: faults.localGatherBackward ? .localBatchOnly : .globalBatch, backend: backend)
+        let std = (EmbeddingStd.of(z1, group: group) + EmbeddingStd.of(z2, group: group)) / 2
         let features = copied(network.view1.features!)
         network.view1.backward(result.gradZ1)
         network.view2.backward(result.gradZ2)

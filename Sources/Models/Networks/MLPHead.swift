@@ -18,6 +18,8 @@ public final class MLPHead: Layer {
     public let inputDimension, hiddenDimension, outputDimension, hiddenLayers: Int
     public let usesBatchNorm: Bool
     let layers: [Layer]
+    /// Where the layers' parameters live (told when a layer's gradients are final).
+    let store: ParameterStore
 
     public init(_ prefix: String, inputDimension: Int, hiddenDimension: Int, outputDimension: Int,
                 hiddenLayers: Int = 1, batchNorm: Bool = true, mode: Mode, store: ParameterStore,
@@ -48,6 +50,7 @@ public final class MLPHead: Layer {
         layers.append(Linear("\(prefix).\(index)", inFeatures: width, outFeatures: outputDimension,
                              store: store, backend: backend))
         self.layers = layers
+        self.store = store
     }
 
     public func forward(_ x: Tensor) -> Tensor {
@@ -59,7 +62,10 @@ public final class MLPHead: Layer {
 
     public func backward(_ dy: Tensor) -> Tensor {
         var g = dy
-        for layer in layers.reversed() { g = layer.backward(g) }
+        for layer in layers.reversed() {
+            g = layer.backward(g)
+            store.layerBackwardFinished()
+        }
         return g
     }
 }

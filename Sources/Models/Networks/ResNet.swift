@@ -51,6 +51,8 @@ public final class ResNet: Layer {
     let blocks: [any ResidualBlock]
     let pool: GlobalAveragePool
     public let fc: Linear?
+    /// Where the layers' parameters live (told when a block's gradients are final).
+    let store: ParameterStore
 
     public init(_ config: ResNetConfig, classCount: Int? = nil, prefix: String = "", mode: Mode,
                 store: ParameterStore, backend: any Backend) {
@@ -64,6 +66,7 @@ public final class ResNet: Layer {
             conv1 = Conv2d(prefix + "conv1", inChannels: config.inChannels, outChannels: stemWidth, kernelSize: 3,
                            stride: 1, padding: 1, store: store, backend: backend)
         }
+        self.store = store
         conv1.computesInputGradient = false
         bn1 = BatchNorm2d(prefix + "bn1", channels: stemWidth, mode: mode, store: store, backend: backend)
         relu = ReLU(inPlace: true, backend: backend)
@@ -119,7 +122,10 @@ public final class ResNet: Layer {
     public func backward(_ dy: Tensor) -> Tensor {
         var g = fc?.backward(dy) ?? dy
         g = pool.backward(g)
-        for block in blocks.reversed() { g = block.backward(g) }
+        for block in blocks.reversed() {
+            g = block.backward(g)
+            store.layerBackwardFinished()
+        }
         if let maxPool { g = maxPool.backward(g) }
         return conv1.backward(bn1.backward(relu.backward(g)))
     }

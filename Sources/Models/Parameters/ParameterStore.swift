@@ -120,7 +120,31 @@ public final class ParameterStore {
     }
 
     public func value(_ handle: ParameterHandle) -> Tensor { view(values, parameters[handle.index]) }
-    public func gradient(_ handle: ParameterHandle) -> Tensor { view(gradients, parameters[handle.index]) }
+    public func gradient(_ handle: ParameterHandle) -> Tensor {
+        let info = parameters[handle.index]
+        lowestGradientTouched = min(lowestGradientTouched, info.offset)
+        return view(gradients, info)
+    }
+
+    // MARK: Gradient readiness (for overlapping the gradient all-reduce with backward)
+
+    /// Called during a backward pass with an offset `o` once every gradient at flat offsets `≥ o` is final
+    /// for this step. Set on the store whose layers run a step's *last* backward pass (see
+    /// `SelfSupervisedMethod.lastBackwardStore`); nil otherwise.
+    public var onGradientsFinal: ((Int) -> Void)?
+    /// The lowest offset a layer of this store asked for a gradient of since `beginBackward()`.
+    private var lowestGradientTouched = Int.max
+
+    /// Starts tracking a backward pass.
+    public func beginBackward() { lowestGradientTouched = Int.max }
+
+    /// Called by containers (ResNet blocks, heads) after a whole layer or block has run its backward.
+    /// Parameters are registered in forward order and backward runs in reverse, so once a container's
+    /// layer is done every gradient from the lowest offset touched so far up to the end is final.
+    public func layerBackwardFinished() {
+        guard let onGradientsFinal, lowestGradientTouched != Int.max else { return }
+        onGradientsFinal(lowestGradientTouched)
+    }
     public func buffer(_ handle: BufferHandle) -> Tensor { view(bufferValues, buffers[handle.index]) }
 
     /// Sets every gradient to zero (backward passes accumulate).
