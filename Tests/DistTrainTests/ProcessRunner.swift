@@ -13,9 +13,10 @@ struct ProcessResult {
 
 /// Runs `executable` with `arguments` and waits at most `timeout` seconds; a hang is killed and reported,
 /// so a stuck collective fails the test instead of blocking CI. Output goes to temporary files (no pipe
-/// can fill up and stall the child).
+/// can fill up and stall the child). `whileRunning` is called once the child started, with the child and the
+/// file its standard output goes to (tests signal it from there).
 func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil,
-                timeout: TimeInterval = 120) throws -> ProcessResult {
+                timeout: TimeInterval = 120, whileRunning: ((Process, URL) -> Void)? = nil) throws -> ProcessResult {
     let directory = FileManager.default.temporaryDirectory
         .appendingPathComponent("disttrain-test-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -31,6 +32,7 @@ func runProcess(_ executable: URL, _ arguments: [String], environment: [String: 
     process.standardOutput = try FileHandle(forWritingTo: outURL)
     process.standardError = try FileHandle(forWritingTo: errURL)
     try process.run()
+    whileRunning?(process, outURL)
     let deadline = Date().addingTimeInterval(timeout)
     while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
     let timedOut = process.isRunning
