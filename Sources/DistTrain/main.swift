@@ -10,6 +10,7 @@ let commands: [any Command.Type] = [
     BenchCommand.self,
     CommCheckCommand.self,
     DataStatsCommand.self,
+    PlotCommand.self,
 ]
 
 func printUsage(_ commands: [any Command.Type]) {
