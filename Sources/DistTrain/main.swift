@@ -11,6 +11,7 @@ let commands: [any Command.Type] = [
     CommCheckCommand.self,
     DataStatsCommand.self,
     PlotCommand.self,
+    TSNECommand.self,
 ]
 
 func printUsage(_ commands: [any Command.Type]) {
