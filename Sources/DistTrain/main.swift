@@ -12,6 +12,7 @@ let commands: [any Command.Type] = [
     DataStatsCommand.self,
     PlotCommand.self,
     TSNECommand.self,
+    ReportCommand.self,
 ]
 
 func printUsage(_ commands: [any Command.Type]) {

@@ -24,6 +24,9 @@ struct MetricsLog {
     let epochs: [Record]
     /// Records holding `knn_acc`, in file order.
     let knn: [Record]
+    /// Result keys (`ResultsFile.columns`, e.g. `linear_acc` from a later evaluation) of any record,
+    /// the last value of each.
+    var results: [String: Double] = [:]
 
     /// Fields of the step records other than bookkeeping: the loss terms, in first-seen order.
     var lossTerms: [String] {
@@ -60,7 +63,7 @@ struct MetricsLog {
     }
 
     static func parse(_ bytes: [UInt8], path: String) throws -> MetricsLog {
-        var steps: [Int: Record] = [:], epochs: [Int: Record] = [:], knn: [Record] = []
+        var steps: [Int: Record] = [:], epochs: [Int: Record] = [:], knn: [Record] = [], results: [String: Double] = [:]
         let decoder = JSONDecoder()
         for (index, line) in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\t") }) {
@@ -82,6 +85,7 @@ struct MetricsLog {
                 }
             }
             let record = Record(line: index + 1, values: values)
+            for (key, _) in ResultsFile.columns { if let value = values[key], value.isFinite { results[key] = value } }
             if values["knn_acc"] != nil {
                 knn.append(record)
             } else if values["train_loss"] != nil, let epoch = values["epoch"], epoch.isFinite {
@@ -91,7 +95,7 @@ struct MetricsLog {
             }
         }
         return MetricsLog(steps: steps.keys.sorted().map { steps[$0]! }, epochs: epochs.keys.sorted().map { epochs[$0]! },
-                          knn: knn)
+                          knn: knn, results: results)
     }
 
     /// A JSON value in a metrics line: a number, null, or anything else (ignored).
