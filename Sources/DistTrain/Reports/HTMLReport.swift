@@ -44,9 +44,13 @@ struct HTMLReport {
                 + others.map { "<tr><th>\(xmlEscaped($0.key))</th><td>\(xmlEscaped(trimmedDecimal($0.value, 6)))</td></tr>" }
                     .joined() + "</table>\n"
         }
+        // Three option-value pairs per row keep a 30-option config short.
         text += "<h3>Configuration</h3>\n<table class=\"config\">"
-            + run.config.map { "<tr><th>\(xmlEscaped($0.key))</th><td>\(xmlEscaped($0.value))</td></tr>" }.joined()
-            + "</table>\n"
+        for start in stride(from: 0, to: run.config.count, by: 3) {
+            text += "<tr>" + run.config[start..<min(start + 3, run.config.count)]
+                .map { "<th>\(xmlEscaped($0.key))</th><td>\(xmlEscaped($0.value))</td>" }.joined() + "</tr>"
+        }
+        text += "</table>\n"
         let charts = RunPlots.charts(run.log, runName: run.name, logLearningRate: logLearningRate)
         text += "<h3>Learning curves</h3>\n<div class=\"plots\">\n"
         text += charts.isEmpty ? "<p>No steps logged yet.</p>\n" : charts.map { $0.chart.render().element }.joined()
