@@ -57,6 +57,18 @@ final class PlotCommandTests: XCTestCase {
         XCTAssertEqual(charts[1].chart.series.map(\.name), ["covariance", "invariance", "variance"])
     }
 
+    func testSupervisedRunGetsTrainingAccuracy() throws {
+        let log = try MetricsLog.parse(Array("""
+        {"step":1,"epoch":1,"loss":2.25,"lr":0.1,"train_acc":0.125}
+        {"step":2,"epoch":1,"loss":2.0,"lr":0.1,"train_acc":0.25}
+        {"epoch":1,"step":2,"train_loss":2.125,"test_acc":0.375,"images_per_s":10.0,"elapsed_s":1.0}
+        """.utf8), path: "m")
+        let charts = RunPlots.charts(log, runName: "supervised")
+        XCTAssertEqual(charts.map(\.file), ["loss.svg", "accuracy.svg", "lr.svg", "train_acc.svg"])
+        XCTAssertEqual(charts[1].chart.series.map(\.name), ["test (classifier)"])
+        XCTAssertEqual(charts[3].chart.series[0].points.map(\.y), [0.125, 0.25])
+    }
+
     func testPlotCommandWritesWellFormedSVGs() throws {
         let binary = try DistTrainBinary.locate()
         let run = try ReportTestSupport.temporaryDirectory("plot")

@@ -19,6 +19,7 @@ struct PlotCommand: Command {
                    lr.svg             learning rate per step
                    embedding_std.svg  std of the normalised embeddings per step (collapse monitor)
                    probe_loss.svg     the online probe's loss per step
+                   train_acc.svg      the supervised baseline's training-batch accuracy per step
                  Charts whose values the run did not log are skipped; NaN values leave gaps in the lines.
                  A resumed run's repeated steps are plotted once (the later record wins).
                  Example: disttrain plot runs/simclr && ls runs/simclr/plots

@@ -9,6 +9,7 @@
 /// | `lr.svg` | the learning rate per step (log scale with `logLearningRate`) |
 /// | `embedding_std.svg` | std of the L2-normalised embeddings per step (collapse monitor; 1/sqrt(D) when healthy) |
 /// | `probe_loss.svg` | the online probe's loss per step |
+/// | `train_acc.svg` | the supervised baseline's accuracy on its training batches, per step |
 enum RunPlots {
     static func charts(_ log: MetricsLog, runName: String, logLearningRate: Bool = false) -> [(file: String, chart: LineChart)] {
         var charts: [(file: String, chart: LineChart)] = []
@@ -34,7 +35,12 @@ enum RunPlots {
         }
         var accuracy: [LineSeries] = []
         let test = MetricsLog.series("test_acc", in: epochs, x: "epoch")
-        if !test.isEmpty { accuracy.append(LineSeries(name: "test (online probe)", points: test, lineWidth: 2.2, markers: true)) }
+        // The supervised baseline logs train_acc per step and its classifier's (not a probe's) test accuracy.
+        let supervised = steps.contains { $0["train_acc"] != nil }
+        if !test.isEmpty {
+            accuracy.append(LineSeries(name: supervised ? "test (classifier)" : "test (online probe)", points: test,
+                                       lineWidth: 2.2, markers: true))
+        }
         let probeTrain = MetricsLog.series("probe_train_acc", in: epochs, x: "epoch")
         if !probeTrain.isEmpty { accuracy.append(LineSeries(name: "probe train", points: probeTrain, markers: true)) }
         if let knn = log.knn.last, let epoch = knn["epoch"], let value = knn["knn_acc"] {
@@ -46,7 +52,8 @@ enum RunPlots {
         }
         for (key, file, title, label) in [("lr", "lr.svg", "learning rate", "learning rate"),
                                           ("embedding_std", "embedding_std.svg", "embedding std (collapse monitor)", "std"),
-                                          ("probe_loss", "probe_loss.svg", "online probe loss", "cross-entropy")] {
+                                          ("probe_loss", "probe_loss.svg", "online probe loss", "cross-entropy"),
+                                          ("train_acc", "train_acc.svg", "training accuracy per step", "accuracy")] {
             let points = stepSeries(key)
             guard !points.isEmpty else { continue }
             charts.append((file, LineChart(title: "\(runName): \(title)", xLabel: "step", yLabel: label,
