@@ -28,12 +28,14 @@ struct MetricsLog {
     /// the last value of each.
     var results: [String: Double] = [:]
 
-    /// Fields of the step records other than bookkeeping: the loss terms, in first-seen order.
+    /// Fields of the step records other than bookkeeping and timing: the loss terms, in first-seen order.
+    /// Timings (`grad_sync_wait_s` and anything else ending in `_s` or `_fraction`) are not terms.
     var lossTerms: [String] {
         let skipped: Set<String> = ["step", "epoch", "loss", "lr", "embedding_std", "probe_loss", "train_acc"]
+        func isTerm(_ key: String) -> Bool { !skipped.contains(key) && !key.hasSuffix("_s") && !key.hasSuffix("_fraction") }
         var seen: [String] = []
         for record in steps {
-            for key in record.values.keys.sorted() where !skipped.contains(key) && !seen.contains(key) { seen.append(key) }
+            for key in record.values.keys.sorted() where isTerm(key) && !seen.contains(key) { seen.append(key) }
         }
         return seen
     }
