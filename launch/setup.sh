@@ -14,9 +14,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 #   zlib1g-dev                  gzip reader for the IDX datasets (CZlib)
 #   pkg-config                  how SwiftPM finds the three libraries above
 #   dataset-fashion-mnist       Fashion-MNIST in /usr/share/datasets/fashion-mnist
+#   libxml2-utils               xmllint: the tests check that every SVG plot is well-formed XML
+#   chromium                    headless browser: the tests render report.html and screenshot it
+#                               (126 MB download, about 25 s to install; only the tests need it)
 # git and ca-certificates are not listed: there are no Swift package dependencies to fetch, and
 # Debian's default mirrors are plain http.
-PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist)
+PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist
+          libxml2-utils chromium)
 
 # is_installed PACKAGE: true when dpkg reports it fully installed.
 is_installed() {

@@ -10,6 +10,9 @@ let commands: [any Command.Type] = [
     BenchCommand.self,
     CommCheckCommand.self,
     DataStatsCommand.self,
+    PlotCommand.self,
+    TSNECommand.self,
+    ReportCommand.self,
 ]
 
 func printUsage(_ commands: [any Command.Type]) {
