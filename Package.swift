@@ -35,6 +35,6 @@ let package = Package(
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Engine", "CZlib"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "DistTrainTests", dependencies: ["DistTrain"]),
+        .testTarget(name: "DistTrainTests", dependencies: ["DistTrain"], resources: [.copy("Fixtures")]),
     ]
 )
