@@ -22,16 +22,10 @@ final class MetricsTests: XCTestCase {
         let cases: [Case]
     }
 
-    func fixture() throws -> Fixture {
-        let url = try XCTUnwrap(Bundle.module.url(forResource: "metrics", withExtension: "json", subdirectory: "Fixtures"),
-                                "run scripts/make_golden_metrics.py")
-        return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
-    }
-
     /// Every case (ties, exact 0.5 scores, a class absent from the labels, all-0 and all-1 labels):
     /// accuracy, every per-label AUC and the mean equal sklearn's to rounding.
     func testMatchesMedMNISTEvaluatorWithScikitLearn() throws {
-        let fixture = try fixture()
+        let fixture = try loadJSONFixture("metrics", as: Fixture.self)
         XCTAssertEqual(fixture.cases.count, 6)
         for c in fixture.cases {
             let task = try XCTUnwrap(ClassificationTask(rawValue: c.task), c.task)
