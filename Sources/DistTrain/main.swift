@@ -39,7 +39,7 @@ guard let command = commands.first(where: { $0.name == first }) else {
 }
 let rest = Array(arguments.dropFirst())
 if rest.contains("--help") || rest.contains("-h") {
-    print(command.help, terminator: "")
+    print(command.help(for: rest), terminator: "")
     exit(0)
 }
 do {
