@@ -19,9 +19,7 @@ final class EvaluationSetup {
         .value("test-data-dir", "folder holding --test-dataset's files"),
         .value("test-image-size", "MedMNIST+ resolution of --test-dataset (its images are resized to the training images' size if they differ)"),
         .value("label-map", "JSON object mapping test-dataset classes to training-dataset classes (names or indices); unmapped test images are dropped"),
-        .value("depth", "ResNet depth (default: from the checkpoint, else 18)"),
-        .value("stem", "cifar or imagenet (default: from the checkpoint, else cifar)"),
-        .value("width", "width multiplier (default: from the checkpoint, else 0.25)"),
+    ] + EncoderArchitecture.options + [
         .value("seed", default: "0", "seed of the random initialisation (and of the held-out validation split)"),
         .value("threads", "CPU threads (default: all cores)"),
     ]
@@ -133,6 +131,13 @@ final class EvaluationSetup {
 /// The encoder architecture of an evaluation or export: the flags, else the checkpoint's metadata,
 /// else what the weights' names and shapes say, else ResNet-18, CIFAR stem, width 0.25.
 enum EncoderArchitecture {
+    /// The flags that override what the weights say.
+    static let options: [Option] = [
+        .value("depth", "ResNet depth (default: from the checkpoint's metadata or tensor names, else 18)"),
+        .value("stem", "cifar or imagenet (default: from the checkpoint, else cifar)"),
+        .value("width", "width multiplier (default: from the checkpoint, else 0.25)"),
+    ]
+
     static func resolve(_ parsed: ParsedArguments, file: SafetensorsFile?, inChannels: Int) throws -> ResNetConfig {
         let meta = file?.metadata ?? [:]
         let inferred = file.flatMap(infer)

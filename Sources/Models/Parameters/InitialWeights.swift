@@ -89,14 +89,18 @@ public func loadInitialWeights(path: String, into store: ParameterStore, encoder
         }
         assignments.append((target.value, tensor.reshaped(target.value.shape)))
     }
+    // Encoder-looking tensors the architecture lacks, grouped by block ("layer3.5.*").
     let layerPattern = ["conv1.", "bn1.", "layer1.", "layer2.", "layer3.", "layer4."]
+    var foreign: [(block: String, count: Int)] = []
     for name in file.names where !expected.contains(name) {
         if layerPattern.contains(where: { name.hasPrefix($0) }) {
-            problems.append("'\(name)' is not a tensor of this encoder")
+            let block = name.split(separator: ".").prefix(name.hasPrefix("layer") ? 2 : 1).joined(separator: ".")
+            if let last = foreign.indices.last, foreign[last].block == block { foreign[last].count += 1 } else { foreign.append((block, 1)) }
         } else {
             report.ignored.append(name)
         }
     }
+    problems += foreign.map { "'\($0.block).*' (\($0.count) tensors) is not part of this encoder" }
     guard problems.isEmpty else {
         let config = encoder.config
         throw FileError(path, "does not fit a ResNet-\(config.depth) (\(config.stem.rawValue) stem, width \(config.widthMultiplier), "
