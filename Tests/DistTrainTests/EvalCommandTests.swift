@@ -17,9 +17,9 @@ final class EvalCommandTests: XCTestCase {
         return path
     }
 
-    /// Percentage after `marker` in the output, e.g. "top-1 " → 63.2.
-    func percent(after marker: String, in text: String) throws -> Double {
-        let range = try XCTUnwrap(text.range(of: marker), text)
+    /// The number after the last `marker` in the output, e.g. "top-1 " → 63.2.
+    func number(after marker: String, in text: String) throws -> Double {
+        let range = try XCTUnwrap(text.range(of: marker, options: .backwards), text)
         return try XCTUnwrap(Double(text[range.upperBound...].prefix { $0.isNumber || $0 == "." }), text)
     }
 
@@ -32,7 +32,7 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertTrue(out.contains("360 train, 40 validation (10% of the training images held out (seed 0)), 512 test images"), out)
         XCTAssertTrue(out.contains("weight decay 0.0001: validation acc") && out.contains("weight decay 0.01: validation acc"), out)
         XCTAssertTrue(out.contains("refitted on training + validation"), out)
-        XCTAssertGreaterThan(try percent(after: "linear: test acc ", in: out), 40)
+        XCTAssertGreaterThan(try number(after: "linear: test acc ", in: out), 40)
         XCTAssertTrue(out.contains("AUC 0."), out)
     }
 
@@ -46,10 +46,41 @@ final class EvalCommandTests: XCTestCase {
         let swapped = try eval(["knn"] + common + ["--test-dataset", "synthetic", "--label-map",
                                                    try labelMap(#"{"pattern 0": "pattern 1", "1": 0}"#)])
         XCTAssertEqual(swapped.status, 0, swapped.output)
-        let right = try percent(after: "top-1 ", in: identity.standardOutput)
-        let wrong = try percent(after: "top-1 ", in: swapped.standardOutput)
+        let right = try number(after: "top-1 ", in: identity.standardOutput)
+        let wrong = try number(after: "top-1 ", in: swapped.standardOutput)
         XCTAssertGreaterThan(right, 50)
         XCTAssertLessThan(wrong, 20)
+    }
+
+    var medmnist: String {
+        get throws {
+            try XCTUnwrap(Bundle.module.url(forResource: "medmnist", withExtension: nil, subdirectory: "Fixtures"),
+                          "run scripts/make_tiny_medmnist.py").path
+        }
+    }
+
+    /// Multi-label (ChestMNIST layout): MedMNIST's own validation split, λ chosen by validation AUC, the
+    /// test AUC averaged over the 13 findings present and hernia (absent from the test split) named.
+    func testMultiLabelProbeUsesTheValidationSplitAndNamesUndefinedAUC() throws {
+        let result = try eval(["linear", "--random-init", "--dataset", "chestmnist", "--data-dir", try medmnist, "--width", "0.0625",
+                               "--threads", "2", "--weight-decays", "1e-3,1e-1"])
+        XCTAssertEqual(result.status, 0, result.output)
+        let out = result.standardOutput
+        XCTAssertTrue(out.contains("multi-label, 32 features; 60 train, 30 validation (chestmnist/val), 40 test images"), out)
+        XCTAssertTrue(out.contains("(best validation AUC); refitted on training + validation"), out)
+        XCTAssertTrue(out.contains("(AUC over 13 of 14 labels; undefined for hernia: only one value among the test labels)"), out)
+        XCTAssertGreaterThan(try number(after: "  AUC ", in: out), 0.7)  // chance: 0.5
+    }
+
+    /// Binary (PneumoniaMNIST layout) with mirrored training features and no refit.
+    func testBinaryProbeWithFlipsAndTrainOnly() throws {
+        let result = try eval(["linear", "--random-init", "--dataset", "pneumoniamnist", "--data-dir", try medmnist, "--width", "0.0625",
+                               "--threads", "2", "--weight-decays", "1e-3,1e-1", "--flip-augment", "--train-only"])
+        XCTAssertEqual(result.status, 0, result.output)
+        let out = result.standardOutput
+        XCTAssertTrue(out.contains("binary, 32 features; 60 train (+ as many mirrored), 30 validation (pneumoniamnist/val)"), out)
+        XCTAssertTrue(out.contains("fitted on training only"), out)
+        XCTAssertGreaterThan(try number(after: "linear: test acc ", in: out), 70)  // chance: 50 %
     }
 
     func testBadLabelMapNamesTheFileAndTheClasses() throws {
