@@ -83,6 +83,14 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertGreaterThan(try number(after: "linear: test acc ", in: out), 70)  // chance: 50 %
     }
 
+    /// A test dataset the encoder cannot take is refused before any feature is extracted.
+    func testTestDatasetWithOtherChannelsIsRefused() throws {
+        let result = try eval(["knn"] + common + ["--test-dataset", "pneumoniamnist", "--test-data-dir", try medmnist])
+        XCTAssertEqual(result.status, 2, result.output)
+        XCTAssertTrue(result.standardError.contains("pneumoniamnist/test has 1-channel images but the encoder takes 3 (synthetic/train)"),
+                      result.output)
+    }
+
     func testBadLabelMapNamesTheFileAndTheClasses() throws {
         let path = try labelMap(#"{"pattern 0": "frog"}"#)
         let result = try eval(["linear"] + common + ["--label-map", path])

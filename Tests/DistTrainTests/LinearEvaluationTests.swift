@@ -129,4 +129,24 @@ final class LinearEvaluationTests: XCTestCase {
             XCTAssertEqual(EncoderArchitecture.infer(try SafetensorsFile(path: path)), config)
         }
     }
+
+    /// Test images of another size are resized on access: sizes, labels and classes pass through, and a
+    /// flat image stays flat (bilinear weights sum to one); a left-to-right ramp stays monotone.
+    func testResizedDatasetKeepsLabelsAndResamples() {
+        var pixels: [UInt8] = Array(repeating: 77, count: 4 * 4)
+        for _ in 0..<4 { for x in 0..<4 { pixels.append(UInt8(40 * x + 10)) } }
+        let source = ImageDataset(name: "tiny/test", images: pixels, count: 2, height: 4, width: 4, channels: 1,
+                                  labels: [1, 0], classCount: 2, classNames: ["a", "b"])
+        let resized = ResizedPixels.resized(source, height: 8, width: 6)
+        XCTAssertEqual([resized.height, resized.width, resized.channels, resized.count], [8, 6, 1, 2])
+        XCTAssertEqual(resized.labels, [1, 0])
+        XCTAssertEqual(resized.classNames, ["a", "b"])
+        var out = [UInt8](repeating: 0, count: 48)
+        out.withUnsafeMutableBufferPointer { resized.copyImage(at: 0, into: $0.baseAddress!) }
+        XCTAssertEqual(Set(out), [77])
+        out.withUnsafeMutableBufferPointer { resized.copyImage(at: 1, into: $0.baseAddress!) }
+        let row = Array(out[0..<6])
+        XCTAssertEqual(row, row.sorted())
+        XCTAssertLessThan(row[0], row[5])
+    }
 }
