@@ -83,6 +83,14 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertGreaterThan(try number(after: "linear: test acc ", in: out), 70)  // chance: 50 %
     }
 
+    /// Too few images for a validation split: refused with what to change, not a NaN probe.
+    func testTooFewImagesForTheProbeAreRefused() throws {
+        let result = try eval(["linear", "--random-init", "--dataset", "synthetic", "--subset", "4", "--width", "0.0625", "--threads", "2"])
+        XCTAssertEqual(result.status, 2, result.output)
+        XCTAssertTrue(result.standardError.contains("4 training and 0 validation images are too few for the probe; use a larger --subset"),
+                      result.output)
+    }
+
     /// A test dataset the encoder cannot take is refused before any feature is extracted.
     func testTestDatasetWithOtherChannelsIsRefused() throws {
         let result = try eval(["knn"] + common + ["--test-dataset", "pneumoniamnist", "--test-data-dir", try medmnist])

@@ -65,6 +65,10 @@ struct EvalLinearCommand: Command {
             trainFlipped = trainFlipped?.rows(kept)
             validationSource = "\(fixed(100 * fraction, 0))% of the training images held out (seed \(setup.seed))"
         }
+        guard train.count >= 2, validation.count >= 1 else {
+            throw UsageError("\(train.count) training and \(validation.count) validation images are too few for the probe; "
+                             + "use a larger --subset or --val-fraction")
+        }
         let test = try setup.testFeatures()
         print("linear: \(task.rawValue), \(train.featureCount) features; \(train.count) train"
               + (flip ? " (+ as many mirrored)" : "") + ", \(validation.count) validation (\(validationSource)), \(test.count) test images")
