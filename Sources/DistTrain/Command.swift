@@ -8,4 +8,10 @@ protocol Command {
     static var help: String { get }
     /// Runs with the arguments after the subcommand name.
     static func run(_ arguments: [String]) throws
+    /// The help for these arguments (a command with subcommands shows the named one's).
+    static func help(for arguments: [String]) -> String
+}
+
+extension Command {
+    static func help(for arguments: [String]) -> String { help }
 }

@@ -7,6 +7,7 @@ import Glibc
 let commands: [any Command.Type] = [
     TrainCommand.self,
     EvalCommand.self,
+    ExportCommand.self,
     BenchCommand.self,
     CommCheckCommand.self,
     DataStatsCommand.self,
@@ -42,7 +43,7 @@ guard let command = commands.first(where: { $0.name == first }) else {
 }
 let rest = Array(arguments.dropFirst())
 if rest.contains("--help") || rest.contains("-h") {
-    print(command.help, terminator: "")
+    print(command.help(for: rest), terminator: "")
     exit(0)
 }
 do {

@@ -60,6 +60,7 @@ struct TrainCommand: Command {
         .value("max-steps", "stop after this many optimiser steps (the schedule still spans --epochs)"),
         .value("run-dir", "folder for config.json, metrics.jsonl and checkpoints/"),
         .value("resume", "auto (RUN_DIR/checkpoints/last.safetensors if present) or a checkpoint path"),
+        .value("init", "start the encoder from torchvision-named weights (safetensors: disttrain export, scripts/convert_torchvision.py); fc.* skipped, RGB conv1 summed for 1-channel data"),
     ]
     static var help: String {
         let defaults = methods.map { method -> String in
@@ -156,6 +157,7 @@ struct TrainCommand: Command {
         o.maxSteps = try parsed.int("max-steps")
         o.runDirectory = parsed.string("run-dir")
         o.resume = parsed.string("resume")
+        o.initWeights = parsed.string("init")
         guard let stem = Stem(rawValue: parsed.string("stem")!) else { throw UsageError("--stem must be cifar or imagenet") }
         o.stem = stem
         guard [18, 34, 50, 101].contains(o.depth) else { throw UsageError("--depth must be 18, 34, 50 or 101, got \(o.depth)") }

@@ -2,10 +2,11 @@ import Data
 import Engine
 import Models
 
-/// Encoder features of a whole dataset, in evaluation mode (running BN statistics), without augmentation.
-/// Returns `[N, F]` features and the labels.
+/// Encoder features of a whole dataset, in evaluation mode (running BN statistics), without augmentation
+/// (or, with `horizontalFlip`, of every image mirrored left-right). Returns `[N, F]` features and the labels.
 func extractFeatures(encoder: ResNet, mode: Mode, dataset: ImageDataset, normalization: Normalization,
-                     batchSize: Int, backend: any Backend) throws -> (features: Tensor, labels: [Int32]) {
+                     batchSize: Int, backend: any Backend,
+                     horizontalFlip: Bool = false) throws -> (features: Tensor, labels: [Int32]) {
     let wasTraining = mode.training
     mode.training = false
     defer { mode.training = wasTraining }
@@ -19,9 +20,25 @@ func extractFeatures(encoder: ResNet, mode: Mode, dataset: ImageDataset, normali
         let count = min(batchSize, dataset.count - start)
         let batch = backend.zeros([count, dataset.height, dataset.width, dataset.channels])
         labels += assembler.assemble(indices: Array(start..<(start + count)), epoch: 0, into: batch)
+        if horizontalFlip { mirrorLeftRight(batch) }
         let out = encoder.forward(batch)
         Tensor(view: features.storage, offset: start * featureCount, shape: [count, featureCount]).assign(from: out)
         start += count
     }
     return (features, labels)
+}
+
+/// Mirrors every image of an NHWC batch left-right, in place (torchvision's `hflip`).
+func mirrorLeftRight(_ batch: Tensor) {
+    let (n, h, w, c) = (batch.shape[0], batch.shape[1], batch.shape[2], batch.shape[3])
+    let p = batch.pointer
+    for row in 0..<(n * h) {
+        let base = row * w * c
+        for x in 0..<(w / 2) {
+            for ch in 0..<c {
+                let a = base + x * c + ch, b = base + (w - 1 - x) * c + ch
+                (p[a], p[b]) = (p[b], p[a])
+            }
+        }
+    }
 }

@@ -12,14 +12,21 @@ struct WeightedKNN {
     /// Test rows scored per GEMM: bounds the similarity block to `chunk × N` floats.
     var chunk = 256
 
-    /// Top-1 accuracy of `test` classified against `train` (features `[N, F]`, labels class indices).
+    /// Top-1 accuracy of `test` classified against `train` (features `[N, F]`, labels class indices):
+    /// the class with the largest vote total (the first on ties) against `testLabels`.
     func accuracy(train: Tensor, trainLabels: [Int32], test: Tensor, testLabels: [Int32], classCount: Int,
                   backend: any Backend) -> Double {
+        let votes = self.votes(train: train, trainLabels: trainLabels, test: test, classCount: classCount, backend: backend)
+        return ClassificationMetrics(task: .multiClass, scores: votes, labels: testLabels, classCount: classCount).accuracy
+    }
+
+    /// Vote totals `[M, classCount]` of each test row: Σ exp(similarity / T) over its k nearest training rows, per class.
+    func votes(train: Tensor, trainLabels: [Int32], test: Tensor, classCount: Int, backend: any Backend) -> [Double] {
         let f = train.shape[1], n = train.shape[0], m = test.shape[0]
         let trainUnit = normalizedRows(train), testUnit = normalizedRows(test)
         let neighbours = min(k, n)
         let similarities = backend.zeros([min(chunk, m), n])
-        var correct = 0
+        var votes = [Double](repeating: 0, count: m * classCount)
         var start = 0
         while start < m {
             let rows = min(chunk, m - start)
@@ -29,17 +36,13 @@ struct WeightedKNN {
                          a: block, b: trainUnit, beta: 0, c: scores)
             for row in 0..<rows {
                 let top = largest(neighbours, in: scores.pointer + row * n, count: n)
-                var votes = [Double](repeating: 0, count: classCount)
                 for index in top {
-                    votes[Int(trainLabels[index])] += exp(Double(scores.pointer[row * n + index]) / temperature)
+                    votes[(start + row) * classCount + Int(trainLabels[index])] += exp(Double(scores.pointer[row * n + index]) / temperature)
                 }
-                var best = 0
-                for c in 1..<classCount where votes[c] > votes[best] { best = c }
-                if best == Int(testLabels[start + row]) { correct += 1 }
             }
             start += rows
         }
-        return Double(correct) / Double(max(m, 1))
+        return votes
     }
 
     /// Indices of the `k` largest of `count` values (unordered), by quickselect on a copy.

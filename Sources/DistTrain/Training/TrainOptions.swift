@@ -28,6 +28,8 @@ struct TrainOptions {
     var maxSteps: Int?
     var runDirectory: String?
     var resume: String?
+    /// `--init`: torchvision-named weights the encoder starts from (a resumed checkpoint overrides them).
+    var initWeights: String?
     var probe = true
     /// A second labelled dataset for the online probe (e.g. PneumoniaMNIST while pretraining on ChestMNIST).
     var probeDataset: String?
@@ -107,6 +109,7 @@ struct TrainOptions {
         if let probeDataDirectory { fields.append(("probe-data-dir", .string(probeDataDirectory))) }
         if let warmupEpochs { fields.append(("warmup-epochs", .number(warmupEpochs))) }
         if let dataDirectory { fields.append(("data-dir", .string(dataDirectory))) }
+        if let initWeights { fields.append(("init", .string(initWeights))) }
         if let imageSize { fields.append(("image-size", .integer(imageSize))) }
         if let subset { fields.append(("subset", .integer(subset))) }
         if let maxSteps { fields.append(("max-steps", .integer(maxSteps))) }

@@ -96,6 +96,7 @@ final class Trainer {
                                         minLearningRate: options.minLearningRate)
         run = try isRoot ? options.runDirectory.map { try RunDirectory(path: $0) } : nil
         try run?.writeConfig(options.record + [("world_size", .integer(communicator.worldSize))])
+        if let path = options.initWeights { try loadInitialEncoder(path, into: method, log: isRoot) }
         if let resume = options.resume { try self.resume(from: resume) }
     }
 

@@ -1,0 +1,12 @@
+import Engine
+import Models
+
+/// `train --init FILE`: starts the method's encoder from torchvision-named weights (`loadInitialWeights`:
+/// `fc.*` skipped, conv1 summed over RGB for grayscale data); heads keep their random initialisation.
+/// BYOL's target then copies the online network, so both start from the same weights. Every rank reads
+/// the same file, so the replicas start identical; `log` (rank 0) prints what was loaded.
+func loadInitialEncoder(_ path: String, into method: any SelfSupervisedMethod, log: Bool = true) throws {
+    let report = try loadInitialWeights(path: path, into: method.store, encoder: method.encoder)
+    (method as? BYOL)?.copyOnlineToTarget()
+    if log { printFlushed("init: \(path): \(report.description)") }
+}
