@@ -20,30 +20,38 @@ final class DistributedTrainingReleaseTests: XCTestCase {
     static let tolerance = 1e-4
 
     /// 4 optimiser steps (the first at the warm-up's lr 0, so 3 that move the weights) of a small model.
+    ///
     /// One CPU thread per process everywhere: the kernels then split their sums the same way in every run,
-    /// and what differs is only the distributed decomposition. (A 1-thread and a 2-thread single process
-    /// already differ by up to 4e-4 in the loss after 4 steps here: these tiny models amplify rounding.)
+    /// and what differs is only the distributed decomposition. Base lr 0.01: at the methods' default rates
+    /// these tiny models' first steps amplify rounding ×30-200 per step (a 1-thread and a 2-thread single
+    /// process end 7e-4 apart in parameters after 4 VICReg steps at lr 0.3, 5e-5 at lr 0.01), so no
+    /// float32 implementation could meet 1e-4 there.
     static func smallRun(_ method: String) -> [String] {
         ["--method", method, "--dataset", "synthetic", "--width", "0.125", "--subset", "256", "--batch-size", "32",
          "--epochs", "1", "--max-steps", "4", "--proj-hidden-dim", "64", "--proj-output-dim", "32",
-         "--pred-hidden-dim", "64", "--no-knn", "--threads", "1"]
+         "--pred-hidden-dim", "64", "--no-knn", "--threads", "1", "--lr", "0.01"]
     }
 
     func testSimCLROnTwoAndFourRanksEqualsOneProcess() throws { try assertEquivalent("simclr") }
     func testVICRegOnTwoAndFourRanksEqualsOneProcess() throws { try assertEquivalent("vicreg") }
     func testBYOLOnTwoAndFourRanksEqualsOneProcess() throws { try assertEquivalent("byol") }
-    func testSupervisedOnTwoAndFourRanksEqualsOneProcess() throws { try assertEquivalent("supervised", multiStep: true) }
+    func testSupervisedOnTwoAndFourRanksEqualsOneProcess() throws { try assertEquivalent("supervised") }
 
     /// The bug class public frameworks shipped (each rank keeps only its own slice of the gathered
     /// embeddings' gradient; for VICReg, statistics of the local batch only) must break the equivalence
-    /// by far more than the tolerance: the tests above would catch it.
+    /// by far more than the tolerance, in both of the checks above: the first gradient, and the parameters
+    /// after 4 steps.
     func testWrongGatherBackwardBreaksTheEquivalence() throws {
         for method in ["simclr", "vicreg"] {
-            let reference = try trainedRun(method, ranks: 1)
-            let wrong = try trainedRun(method, ranks: 2, fault: "local-gather-backward")
-            let error = try parameterError(reference, wrong)
-            XCTAssertGreaterThan(error, 10 * Self.tolerance, "\(method): the wrong gather backward went unnoticed")
-            print("\(method): local-slice gather backward moves the parameters by \(error) (tolerance \(Self.tolerance))")
+            let gradient = try parameterError(try trainedRun(method, ranks: 1, steps: 1),
+                                              try trainedRun(method, ranks: 2, steps: 1, fault: "local-gather-backward"),
+                                              optimizerOnly: true)
+            XCTAssertGreaterThan(gradient, 100 * Self.tolerance, "\(method): the wrong gather backward went unnoticed")
+            let parameters = try parameterError(try trainedRun(method, ranks: 1),
+                                                try trainedRun(method, ranks: 2, fault: "local-gather-backward"))
+            XCTAssertGreaterThan(parameters, Self.tolerance, "\(method): the wrong gather backward went unnoticed")
+            print("\(method): local-slice gather backward: first gradient off by \(gradient), parameters after 4 steps "
+                  + "by \(parameters) (tolerance \(Self.tolerance))")
         }
     }
 
@@ -149,10 +157,11 @@ final class DistributedTrainingReleaseTests: XCTestCase {
     /// exactly the gradient plus weight decay) exercises every distributed piece: gathers, the reduce-scattered
     /// key gradients, SyncBN forward and backward, the bucketed all-reduce: its loss and its whole gradient
     /// must agree to 1e-4 (measured 1e-6 to 3.4e-6, the same as a 1-thread against a 2-thread single process).
-    /// With `multiStep`, also every loss of 4 steps and every parameter, BN statistic and probe weight after them.
-    /// (Not for the SSL methods yet: on these tiny models their early LARS steps amplify rounding, a 1-thread
-    /// and a 2-thread single process already drift 2e-4 apart by step 4; see the distributed-training issue.)
-    func assertEquivalent(_ method: String, multiStep: Bool = false, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// Then every loss of 4 steps and every parameter, BN statistic, EMA target and probe weight after them.
+    /// The optimiser state after 4 steps is not compared: from step 2 on the gradient itself is
+    /// hypersensitive here (VICReg's hinge, ReLUs near zero: a 1-thread and a 2-thread single process
+    /// differ by 2e-2 in it) while the parameters it moves stay within 5e-5.
+    func assertEquivalent(_ method: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let firstStep = try trainedRun(method, ranks: 1, steps: 1)
         for ranks in [2, 4] {
             let run = try trainedRun(method, ranks: ranks, steps: 1)
@@ -165,7 +174,6 @@ final class DistributedTrainingReleaseTests: XCTestCase {
                                      file: file, line: line)
             print("\(method) \(ranks) ranks: first-step gradient error \(error)")
         }
-        guard multiStep else { return }
         let reference = try trainedRun(method, ranks: 1)
         let referenceLosses = try losses(reference)
         XCTAssertEqual(referenceLosses.count, 4, file: file, line: line)
