@@ -1,3 +1,4 @@
+import Collectives
 import Data
 import Engine
 #if canImport(Glibc)
@@ -16,10 +17,14 @@ struct TrainingError: Error, CustomStringConvertible {
 
 /// Progress on one terminal line when stdout is a terminal, plain lines otherwise (logs, mpirun, SLURM).
 func progress(_ text: String) {
-    if isatty(1) != 0 { printFlushed("\r" + text + "   ", terminator: "") } else { printFlushed(text) }
+    if stdoutIsTerminal { printFlushed("\r" + text + "   ", terminator: "") } else { printFlushed(text) }
 }
 
-func endProgress() { if isatty(1) != 0 { printFlushed("") } }
+func endProgress() { if stdoutIsTerminal { printFlushed("") } }
+
+/// Whether stdout is a person's terminal. Not under a launcher: mpirun hands its ranks a pseudo-terminal
+/// even when its own output goes to a file, and `\r` progress lines would pile up in the log.
+let stdoutIsTerminal = isatty(1) != 0 && !Topology.fromProcessEnvironment().isLaunchedByMPI
 
 /// `[#######-------]  47%`: a bar for the progress line.
 func progressBar(done: Int, of total: Int, width: Int = 20) -> String {

@@ -204,7 +204,7 @@ final class Trainer {
                 if let probeLoss { fields.append(("probe_loss", .number(probeLoss))) }
                 if let reducer { fields.append(("grad_sync_wait_s", .number(reducer.lastWaitSeconds))) }
                 run?.log(fields)
-                if step % 10 == 0 || step == stopStep || isatty(1) != 0 {
+                if step % 10 == 0 || step == stopStep || stdoutIsTerminal {
                     let remaining = (clock.now - start).seconds / Double(step - startStep) * Double(stopStep - step)
                     progress(progressBar(done: step, of: stopStep)
                              + " epoch \(epoch + 1)/\(options.epochs) step \(step)/\(totalSteps) loss \(fixed(result.loss, 4))"
