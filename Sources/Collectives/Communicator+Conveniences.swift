@@ -53,6 +53,15 @@ extension Communicator {
         return result
     }
 
+    /// Every rank's `values`, concatenated in rank order, on `root`; an empty array on the other ranks.
+    public func gather(_ values: [Float], root: Int) throws -> [Float] {
+        var result = [Float](repeating: 0, count: rank == root ? worldSize * values.count : 0)
+        try values.withUnsafeBufferPointer { send in
+            try result.withUnsafeMutableBufferPointer { try gather(send, into: $0, root: root) }
+        }
+        return result
+    }
+
     /// The sum of `value` over all ranks.
     public func allReduceSum(_ value: Double) throws -> Double {
         var values = [value]

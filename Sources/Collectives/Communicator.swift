@@ -15,6 +15,9 @@ public protocol Communicator: AnyObject, Sendable {
     /// Concatenates every rank's `send` in rank order: `receive[r * n ..< (r + 1) * n]` is rank r's send.
     /// `receive.count == worldSize * send.count`.
     func allGather(_ send: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>) throws
+    /// Concatenates every rank's `send` in rank order on `root` only: `receive` (root: `worldSize * send.count`
+    /// elements, rank-major; other ranks: ignored, may be empty).
+    func gather(_ send: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>, root: Int) throws
     /// Sums `send` over all ranks and gives rank r block r of the sum: `receive = sum over ranks of send[r * n ..< (r + 1) * n]`.
     /// `send.count == worldSize * receive.count`.
     func reduceScatterSum(_ send: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>) throws

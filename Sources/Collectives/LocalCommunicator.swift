@@ -16,6 +16,12 @@ public final class LocalCommunicator: Communicator {
         if let source = send.baseAddress { receive.baseAddress!.update(from: source, count: send.count) }
     }
 
+    public func gather(_ send: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>,
+                       root: Int) throws {
+        try checkRoot("gather", root)
+        try allGather(send, into: receive)
+    }
+
     public func reduceScatterSum(_ send: UnsafeBufferPointer<Float>,
                                  into receive: UnsafeMutableBufferPointer<Float>) throws {
         try checkBlocks("reduceScatterSum", block: receive.count, total: send.count,

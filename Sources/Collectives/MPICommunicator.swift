@@ -122,6 +122,33 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    public func gather(_ send: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>,
+                       root: Int) throws {
+        try ensureActive("gather")
+        try checkRoot("gather", root)
+        let isRoot = rank == root
+        if isRoot {
+            try checkBlocks("gather", block: send.count, total: receive.count, blockName: "send", totalName: "receive")
+        }
+        guard let source = send.baseAddress else { return }
+        let float = disttrain_mpi_float(), n = send.count
+        if worldSize * n <= maxElementsPerCall {
+            return try mpiCheck(MPI_Gather(source, Int32(n), float, isRoot ? receive.baseAddress : nil, Int32(n), float,
+                                           Int32(root), comm), "MPI_Gather", rank: rank)
+        }
+        // In pieces, as allGather: gather elements [offset, offset + length) of every rank, then place them.
+        let piece = max(1, maxElementsPerCall / worldSize)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: worldSize * piece)
+        defer { scratch.deallocate() }
+        try forEachPiece(of: n, pieceSize: piece) { offset, length in
+            try mpiCheck(MPI_Gather(source + offset, Int32(length), float, scratch, Int32(length), float, Int32(root), comm),
+                         "MPI_Gather", rank: rank)
+            if isRoot, let target = receive.baseAddress {
+                for r in 0..<worldSize { (target + r * n + offset).update(from: scratch + r * length, count: length) }
+            }
+        }
+    }
+
     public func reduceScatterSum(_ send: UnsafeBufferPointer<Float>,
                                  into receive: UnsafeMutableBufferPointer<Float>) throws {
         try ensureActive("reduceScatterSum")

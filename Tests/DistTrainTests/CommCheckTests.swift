@@ -2,7 +2,7 @@ import XCTest
 
 /// Runs `disttrain comm-check` as users do: alone, and under `mpirun` with several ranks.
 final class CommCheckTests: XCTestCase {
-    static let checks = ["allreduce-sum", "allreduce-mean", "allreduce-max", "allgather", "reduce-scatter",
+    static let checks = ["allreduce-sum", "allreduce-mean", "allreduce-max", "allgather", "gather", "reduce-scatter",
                          "broadcast", "broadcast-bytes", "barrier"]
 
     func testSingleProcessRunsLocally() throws {

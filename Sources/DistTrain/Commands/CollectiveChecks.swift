@@ -46,6 +46,12 @@ final class CollectiveChecks {
             if r == faultRank { gathered[0] += 1 }
             return mismatch(gathered) { Float(($0 / 257) * 1000 + $0 % 257) }
         }
+        try check("gather", "float32 257 per rank to rank \(w - 1)") {
+            let root = w - 1
+            let gathered = try communicator.gather((0..<257).map { Float(r * 1000 + $0) }, root: root)
+            guard r == root else { return gathered.isEmpty ? nil : "a non-root rank received \(gathered.count) values" }
+            return mismatch(gathered) { Float(($0 / 257) * 1000 + $0 % 257) }
+        }
         try check("reduce-scatter", "float32 257 per rank") {
             let send = (0..<(w * 257)).map { Float((r + 1) * $0) }
             var block = [Float](repeating: -1, count: 257)

@@ -269,15 +269,17 @@ final class Trainer {
         return batch
     }
 
-    /// The probe's step on the global batch: every rank's features and labels are gathered; rank 0 trains.
-    /// Returns the probe's loss on rank 0 (nil elsewhere, or when the batch had no labelled rows).
+    /// The probe's step on the global batch: every rank's features and labels are gathered to rank 0, which
+    /// alone trains. Returns the probe's loss on rank 0 (nil elsewhere, or when the batch had no labelled rows).
     private func trainProbe(features: Tensor, labels: [Int32], correct: inout Int, scored: inout Int) throws -> Double? {
         guard options.probe && options.method != "supervised" else { return nil }
         var all = (features: features, labels: labels)
         if options.probeDataset == nil && communicator.worldSize > 1 {
-            let gathered = backend.zeros([features.shape[0] * communicator.worldSize, features.shape[1]])
-            try communicator.allGather(features, into: gathered)
-            all = (gathered, try communicator.allGather(labels.map(Float.init)).map { Int32($0) })
+            let values = try communicator.gather(features.array, root: 0)
+            let labelValues = try communicator.gather(labels.map(Float.init), root: 0)
+            guard isRoot else { return nil }
+            all = (Tensor(shape: [features.shape[0] * communicator.worldSize, features.shape[1]], values: values),
+                   labelValues.map { Int32($0) })
         }
         guard let probe else { return nil }
         let result = try probeData.map { try $0.trainStep(probe, encoder: method.encoder, mode: method.mode, backend: backend) }
