@@ -14,9 +14,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 #   zlib1g-dev                  gzip reader for the IDX datasets (CZlib)
 #   pkg-config                  how SwiftPM finds the three libraries above
 #   dataset-fashion-mnist       Fashion-MNIST in /usr/share/datasets/fashion-mnist
+#   slurm-wlm munge             SLURM (slurmctld, slurmd, sbatch/srun) and its authentication
+#                               daemon, for launch/slurm/ and the single-node SLURM test
+#                               (launch/test-slurm.sh); nothing is started or enabled here
 # git and ca-certificates are not listed: there are no Swift package dependencies to fetch, and
 # Debian's default mirrors are plain http.
-PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist)
+PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist
+    slurm-wlm munge)
 
 # is_installed PACKAGE: true when dpkg reports it fully installed.
 is_installed() {
