@@ -38,12 +38,41 @@ die() {
     exit 1
 }
 
+# The daemons' exact command lines. Besides its pid file, a daemon is found by its whole command
+# line (pgrep -x -f), which names this state folder: that finds one whose pid file is not written
+# yet (the daemons fork before writing it) and never matches another cluster's daemons.
+MUNGED_CMD=(munged --socket="$MUNGE_SOCKET" --pid-file="$MUNGE_PID" --log-file="$MUNGE_DIR/munged.log"
+    --seed-file="$MUNGE_DIR/munged.seed")
+CTLD_CMD=(slurmctld -c -f "$CONF")
+SLURMD_CMD=(slurmd -f "$CONF")
+
 # pid_alive FILE: true when FILE names a running process.
 pid_alive() {
     local pid
     [[ -s "$1" ]] || return 1
     pid=$(<"$1")
     [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+}
+
+# daemon_pid FILE COMMAND...: the daemon's pid from FILE, else from its exact command line; empty
+# when it does not run.
+daemon_pid() {
+    local file="$1"
+    shift
+    if pid_alive "$file"; then
+        cat "$file"
+    else
+        pgrep -x -f "$*" | head -n 1 || true
+    fi
+}
+
+# wait_for_pid_file NAME FILE: the daemon has written its pid file (it forks first), or die.
+wait_for_pid_file() {
+    local deadline=$((SECONDS + 15))
+    until pid_alive "$2"; do
+        ((SECONDS < deadline)) || die "$1 wrote no pid file ($2) within 15 s; see $STATE_DIR/$1.log"
+        sleep 0.2
+    done
 }
 
 # sinfo/scontrol against this cluster only.
@@ -124,9 +153,8 @@ start_munged() {
     runuser -u munge -- test -w "$MUNGE_DIR" ||
         die "the munge user cannot reach $MUNGE_DIR; choose a SLURM_LOCAL_DIR whose parent folders are world-executable."
     # munged refuses to run as root; it forks into the background once the socket is ready.
-    runuser -u munge -- munged --socket="$MUNGE_SOCKET" --pid-file="$MUNGE_PID" \
-        --log-file="$MUNGE_DIR/munged.log" --seed-file="$MUNGE_DIR/munged.seed" ||
-        die "munged did not start; see $MUNGE_DIR/munged.log"
+    runuser -u munge -- "${MUNGED_CMD[@]}" || die "munged did not start; see $MUNGE_DIR/munged.log"
+    wait_for_pid_file munged "$MUNGE_PID"
     # A credential round trip proves the socket works.
     munge --socket="$MUNGE_SOCKET" -n | unmunge --socket="$MUNGE_SOCKET" >/dev/null ||
         die "munged runs but 'munge -n | unmunge' failed on $MUNGE_SOCKET"
@@ -149,7 +177,7 @@ cmd_start() {
         return
     fi
     # A half-started cluster (one daemon left over) is stopped first, then everything is fresh.
-    if pid_alive "$CTLD_PID" || pid_alive "$SLURMD_PID"; then
+    if [[ -n "$(daemon_pid "$CTLD_PID" "${CTLD_CMD[@]}")$(daemon_pid "$SLURMD_PID" "${SLURMD_CMD[@]}")" ]]; then
         echo "local-cluster: a previous start left one daemon running; stopping it first"
         cmd_stop
     fi
@@ -161,8 +189,10 @@ cmd_start() {
     start_munged
 
     # -c: start clean (no saved jobs). Both daemons fork into the background and write pid files.
-    slurmctld -c -f "$CONF" || die "slurmctld did not start; see $STATE_DIR/slurmctld.log"
-    slurmd -f "$CONF" || die "slurmd did not start; see $STATE_DIR/slurmd.log"
+    "${CTLD_CMD[@]}" || die "slurmctld did not start; see $STATE_DIR/slurmctld.log"
+    wait_for_pid_file slurmctld "$CTLD_PID"
+    "${SLURMD_CMD[@]}" || die "slurmd did not start; see $STATE_DIR/slurmd.log"
+    wait_for_pid_file slurmd "$SLURMD_PID"
 
     # Wait until the controller answers and the node has registered as idle.
     local deadline=$((SECONDS + START_TIMEOUT)) state=""
@@ -186,14 +216,16 @@ cmd_start() {
     echo "export SLURM_CONF=$CONF"
 }
 
-# stop_pid NAME FILE: TERM the process named in FILE and wait for it to exit (KILL if it hangs).
-stop_pid() {
+# stop_daemon NAME FILE COMMAND...: TERM the daemon (see daemon_pid) and wait for it to exit
+# (KILL if it hangs).
+stop_daemon() {
     local name="$1" file="$2" pid deadline
-    if ! pid_alive "$file"; then
+    shift 2
+    pid=$(daemon_pid "$file" "$@")
+    if [[ -z "$pid" ]]; then
         rm -f "$file"
         return
     fi
-    pid=$(<"$file")
     kill -TERM "$pid"
     deadline=$((SECONDS + STOP_TIMEOUT))
     while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
@@ -214,9 +246,9 @@ cmd_stop() {
         local deadline=$((SECONDS + STOP_TIMEOUT))
         while [[ -n "$(squeue --noheader 2>/dev/null || true)" ]] && ((SECONDS < deadline)); do sleep 0.5; done
     fi
-    stop_pid slurmd "$SLURMD_PID"
-    stop_pid slurmctld "$CTLD_PID"
-    stop_pid munged "$MUNGE_PID"
+    stop_daemon slurmd "$SLURMD_PID" "${SLURMD_CMD[@]}"
+    stop_daemon slurmctld "$CTLD_PID" "${CTLD_CMD[@]}"
+    stop_daemon munged "$MUNGE_PID" "${MUNGED_CMD[@]}"
 }
 
 cmd_status() {
