@@ -27,7 +27,8 @@ final class StopSignals: @unchecked Sendable {
 
     /// Records a SIGUSR1 that arrives during start-up (MPI, datasets, model, reading a checkpoint): its default
     /// action would end the rank, and a job signalled then would fail instead of being requeued. The trainer's
-    /// handlers take the request over. Call first thing in a process that will train.
+    /// handlers take the request over. Call first thing in a process that will train. Reinstalled when the
+    /// handlers go, so a repeated request cannot kill a rank that is finishing (launchers may send it again).
     static func catchEarlyRequests() {
         _ = earlyRequest.load(ordering: .relaxed)  // initialised before the handler can run
         signal(SIGUSR1) { _ in StopSignals.earlyRequest.store(true, ordering: .relaxed) }
@@ -57,7 +58,7 @@ final class StopSignals: @unchecked Sendable {
 
     deinit {
         for source in sources { source.cancel() }
-        signal(SIGUSR1, SIG_DFL)
+        Self.catchEarlyRequests()
         signal(SIGTERM, SIG_DFL)
     }
 }
