@@ -22,12 +22,13 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$REPO_ROOT"
 
-# The run: 512 synthetic images, global batch 32 -> 16 steps per epoch, 8 epochs = 128 steps.
-# Long enough for the signal to land mid-run on a fast machine (~40 steps/s), short enough on a
-# busy 2-core one (~2 steps/s).
-EPOCHS=8
+# The run: 512 synthetic images, global batch 8 (4 per rank) -> 64 steps per epoch, 2 epochs =
+# 128 steps. Many small steps: enough of them for the signal to land mid-run on a fast machine
+# (the signal goes out after 2 steps; ~60 steps/s here when idle), few images (1024) so the whole
+# test stays within ~2 minutes on a busy 2-core machine (~3 steps/s).
+EPOCHS=2
 SUBSET=512
-BATCH=32
+BATCH=8
 TOTAL_STEPS=$((EPOCHS * SUBSET / BATCH))
 TRAIN_ARGS=(--method simclr --dataset synthetic --width 0.125 --subset "$SUBSET" --batch-size "$BATCH"
     --epochs "$EPOCHS" --proj-hidden-dim 64 --proj-output-dim 32 --no-knn)
