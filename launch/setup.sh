@@ -17,10 +17,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 #   libxml2-utils               xmllint: the tests check that every SVG plot is well-formed XML
 #   chromium                    headless browser: the tests render report.html and screenshot it
 #                               (126 MB download, about 25 s to install; only the tests need it)
+#   slurm-wlm munge             SLURM (slurmctld, slurmd, sbatch/srun) and its authentication
+#                               daemon, for launch/slurm/ and the single-node SLURM test
+#                               (launch/test-slurm.sh); nothing is started or enabled here
 # git and ca-certificates are not listed: there are no Swift package dependencies to fetch, and
 # Debian's default mirrors are plain http.
 PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist
-          libxml2-utils chromium)
+          libxml2-utils chromium slurm-wlm munge)
 
 # is_installed PACKAGE: true when dpkg reports it fully installed.
 is_installed() {

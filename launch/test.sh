@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: the debug suite (unit, gradient checks,
 # PyTorch golden values, mpirun tests), then the heavy release-mode tests (test classes whose
-# names end in "ReleaseTests") and the release build.
+# names end in "ReleaseTests"), the release build, and the real-SLURM test of the batch template
+# with that binary (launch/test-slurm.sh: preemption signal, checkpoint, requeue, resume).
 #
 #   bash launch/test.sh
 #
@@ -44,5 +45,11 @@ fi
 # real thing in place and makes a following `launch/run.sh` build a no-op.
 run_step "release build" swift build -c release --scratch-path "$SCRATCH"
 
+# A private single-node SLURM cluster (started and stopped by the script) runs launch/slurm/
+# train.sbatch with the release binary just built. The daemons need root: sudo when not root.
+slurm_test=(env DISTTRAIN_BIN="$REPO_ROOT/$SCRATCH/release/disttrain" bash launch/test-slurm.sh)
+if [[ $(id -u) -ne 0 ]]; then slurm_test=(sudo "${slurm_test[@]}"); fi
+run_step "SLURM test" "${slurm_test[@]}"
+
 echo
-echo "test.sh: ALL PASSED in $(elapsed) (debug suite passed; $release_note; release build ok)"
+echo "test.sh: ALL PASSED in $(elapsed) (debug suite passed; $release_note; release build ok; SLURM requeue test passed)"

@@ -79,6 +79,7 @@ struct TrainCommand: Command {
     }
 
     static func run(_ arguments: [String]) throws {
+        StopSignals.catchEarlyRequests()  // a SIGUSR1 during start-up stops at the first step instead of killing the rank
         let parsed = try ParsedArguments(try ConfigFile.expand(arguments), options: options, command: name)
         let topology = Topology.fromProcessEnvironment()
         let options = try resolve(parsed, topology: topology)

@@ -22,6 +22,18 @@ final class StopSignals: @unchecked Sendable {
     private let queue = DispatchQueue(label: "disttrain.signals")
     private var sources: [any DispatchSourceSignal] = []
 
+    /// SIGUSR1 that arrived before the handlers below existed (see `catchEarlyRequests`).
+    private static let earlyRequest = Atomic<Bool>(false)
+
+    /// Records a SIGUSR1 that arrives during start-up (MPI, datasets, model, reading a checkpoint): its default
+    /// action would end the rank, and a job signalled then would fail instead of being requeued. The trainer's
+    /// handlers take the request over. Call first thing in a process that will train. Reinstalled when the
+    /// handlers go, so a repeated request cannot kill a rank that is finishing (launchers may send it again).
+    static func catchEarlyRequests() {
+        _ = earlyRequest.load(ordering: .relaxed)  // initialised before the handler can run
+        signal(SIGUSR1) { _ in StopSignals.earlyRequest.store(true, ordering: .relaxed) }
+    }
+
     /// Installs the handlers; `onTerminate` returns the message to print before exiting on SIGTERM.
     init(onTerminate: @escaping @Sendable () -> String) {
         for number in [SIGUSR1, SIGTERM] {
@@ -38,6 +50,7 @@ final class StopSignals: @unchecked Sendable {
             source.resume()
             sources.append(source)
         }
+        if Self.earlyRequest.exchange(false, ordering: .relaxed) { requested.store(true, ordering: .releasing) }
     }
 
     /// Whether SIGUSR1 arrived.
@@ -45,7 +58,7 @@ final class StopSignals: @unchecked Sendable {
 
     deinit {
         for source in sources { source.cancel() }
-        signal(SIGUSR1, SIG_DFL)
+        Self.catchEarlyRequests()
         signal(SIGTERM, SIG_DFL)
     }
 }
