@@ -215,14 +215,19 @@ final class Trainer {
             watch?.heartbeat()
             let finishedEpoch = step == (epoch + 1) * stepsPerEpoch
             let epochSeconds = (clock.now - epochStart).seconds
-            if isRoot {
+            if isRoot && stopRequested {
+                // A stop request ends the epoch early: no epoch record (the resumed run writes it), only the checkpoint.
+                endProgress()
+                printFlushed("stop requested (SIGUSR1): stopping after step \(step) and writing the checkpoint")
+                try saveCheckpoint(best: false)
+            } else if isRoot {
                 endProgress()
                 var improved = false
                 let steps = Double(max(step - firstStep, 1))
                 var fields: [(String, JSONValue)] = [("epoch", .integer(epoch + 1)), ("step", .integer(step)),
                                                      ("train_loss", .number(lossSum / steps))]
                 var line = "epoch \(epoch + 1)/\(options.epochs)  loss \(fixed(lossSum / steps, 4))"
-                if !stopRequested, let accuracy = try evaluate() {
+                if let accuracy = try evaluate() {
                     fields.append(("test_acc", .number(accuracy)))
                     line += "  \(probe == nil ? "test" : "online probe") acc \(fixed(100 * accuracy, 2))%"
                     if probe != nil { fields.append(("probe_train_acc", .number(Double(probeCorrect) / Double(max(probeScored, 1))))) }
