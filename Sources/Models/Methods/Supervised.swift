@@ -51,7 +51,9 @@ public final class Supervised: SelfSupervisedMethod {
         let accuracy = sums[1] / max(sums[2], 1)
         let detached = backend.zeros(features.shape)
         backend.copy(features, to: detached)
-        _ = encoder.backward(classifier.backward(gradLogits!))
+        let gradFeatures = classifier.backward(gradLogits!)
+        store.layerBackwardFinished()  // fc's gradients are final: the all-reduce may start on them
+        _ = encoder.backward(gradFeatures)
         return MethodStepResult(loss: sums[0], terms: [("train_acc", accuracy)], embeddingStd: 0, features: detached)
     }
 
