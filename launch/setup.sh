@@ -17,11 +17,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 #   libxml2-utils               xmllint: the tests check that every SVG plot is well-formed XML
 #   chromium                    headless browser: the tests render report.html and screenshot it
 #                               (126 MB download, about 25 s to install; only the tests need it)
-#   python3-venv                for .venv-nvrtc below (Debian's pip refuses to install into the system)
 # git and ca-certificates are not listed: there are no Swift package dependencies to fetch, and
 # Debian's default mirrors are plain http.
 PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist
-          libxml2-utils chromium python3-venv)
+          libxml2-utils chromium)
+
+# python3-venv: `python3 -m venv` for .venv-nvrtc below (NVRTC for the kernel tests; Debian's pip
+# refuses to install into the system Python).
+PACKAGES+=(python3-venv)
 
 # is_installed PACKAGE: true when dpkg reports it fully installed.
 is_installed() {
