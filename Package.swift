@@ -18,9 +18,14 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        // CUDA driver API, NVRTC, cuBLAS(Lt) and NCCL: a header of types and function-pointer types only.
+        // Nothing links against CUDA; CUDARuntime opens the libraries with dlopen when the GPU path is used.
+        .systemLibrary(name: "CCUDA", path: "Sources/CCUDA"),
 
         // The engine: tensors, the Backend protocol and the CPU backend.
         .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: strict),
+        // GPU libraries loaded at run time, device selection, NVRTC kernel compiler and the CUDA C kernels.
+        .target(name: "CUDARuntime", dependencies: ["CCUDA", "Engine"], swiftSettings: strict),
         // Process topology and communicators (Local, MPI).
         .target(name: "Collectives", dependencies: ["CMPI", "Engine"], swiftSettings: strict),
         // Layers, ResNet, losses, optimisers.
@@ -28,10 +33,11 @@ let package = Package(
         // Dataset formats, samplers, loaders.
         .target(name: "Data", dependencies: ["CZlib", "Engine"], swiftSettings: strict),
         // The command-line program.
-        .executableTarget(name: "DistTrain", dependencies: ["Engine", "Collectives", "Models", "Data"],
+        .executableTarget(name: "DistTrain", dependencies: ["Engine", "Collectives", "Models", "Data", "CUDARuntime"],
                           swiftSettings: strict),
 
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "CUDARuntimeTests", dependencies: ["CUDARuntime", "CCUDA"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Engine", "CZlib"], resources: [.copy("Fixtures")]),

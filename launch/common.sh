@@ -7,6 +7,11 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # builds side by side (e.g. one per git worktree).
 SCRATCH="${DISTTRAIN_SCRATCH:-.build}"
 
+# The venv holding NVRTC (pip's nvidia-cuda-nvrtc wheel) that the kernel tests compile with; setup.sh
+# makes it, test.sh requires it. Pinned so CI compiles with a known compiler.
+NVRTC_VENV="$REPO_ROOT/.venv-nvrtc"
+NVRTC_VERSION="13.5.37"
+
 # Our machines have the Swift 6 toolchain in /opt/swift; a fresh login shell may not have it on PATH.
 if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then
     export PATH="/opt/swift/usr/bin:$PATH"

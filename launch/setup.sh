@@ -25,6 +25,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist
           libxml2-utils chromium slurm-wlm munge)
 
+# python3-venv: `python3 -m venv` for .venv-nvrtc below (NVRTC for the kernel tests; Debian's pip
+# refuses to install into the system Python).
+PACKAGES+=(python3-venv)
+
 # is_installed PACKAGE: true when dpkg reports it fully installed.
 is_installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
@@ -91,5 +95,17 @@ if [[ -z "$swift_version" || "${swift_version%%.*}" -lt 6 ]]; then
     exit 1
 fi
 echo "    ok       swift $swift_version ($(command -v swift))"
+
+# NVRTC, so the tests compile every CUDA kernel for sm_80 and sm_90 with no GPU and no driver: the
+# nvidia-cuda-nvrtc wheel (58 MB: libnvrtc.so.13 + libnvrtc-builtins, in site-packages/nvidia/cu13/lib)
+# in a venv inside the repository (gitignored). Skipped when it is already there, so reruns stay offline.
+step "Checking NVRTC for the kernel tests ($NVRTC_VENV)"
+if compgen -G "$NVRTC_VENV/lib/python3*/site-packages/nvidia/cu13/lib/libnvrtc.so.13" >/dev/null; then
+    echo "    ok       nvidia-cuda-nvrtc already in $NVRTC_VENV"
+else
+    python3 -m venv "$NVRTC_VENV"
+    "$NVRTC_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "nvidia-cuda-nvrtc==$NVRTC_VERSION"
+    echo "    ok       nvidia-cuda-nvrtc $NVRTC_VERSION installed into $NVRTC_VENV"
+fi
 
 step "Setup done in $(elapsed)"

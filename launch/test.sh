@@ -24,6 +24,15 @@ run_step() {
 
 run_step "setup" bash launch/setup.sh
 
+# The kernel tests skip only where NVRTC is absent; here it must be present, so they fail instead.
+current="NVRTC check"
+if ! compgen -G "$NVRTC_VENV/lib/python3*/site-packages/nvidia/cu13/lib/libnvrtc.so.13" >/dev/null; then
+    echo "error: setup.sh did not leave libnvrtc.so.13 in $NVRTC_VENV; the kernel compile tests need it." >&2
+    exit 1
+fi
+export DISTTRAIN_CUDA_PATH="${DISTTRAIN_CUDA_PATH:+$DISTTRAIN_CUDA_PATH:}$NVRTC_VENV"
+export DISTTRAIN_REQUIRE_NVRTC=1
+
 run_step "debug build" swift build --build-tests --scratch-path "$SCRATCH"
 run_step "debug tests" swift test --skip-build --scratch-path "$SCRATCH"
 

@@ -21,6 +21,7 @@ struct BenchCommand: Command {
         .value("channels", default: "3", "input channels"),
         .value("batch-size", default: "64", "images per step"),
         .value("threads", default: "2", "CPU threads for the step and for sgemm"),
+        deviceOption,
         .value("steps", default: "5", "timed steps (after 2 warm-up steps)"),
         .value("sgemm-size", default: "2048", "side of the square matrices for the sgemm reference"),
         .flag("profile", "print where a step's time goes, per kernel"),
@@ -48,6 +49,7 @@ struct BenchCommand: Command {
     static func run(_ arguments: [String]) throws {
         let parsed = try ParsedArguments(arguments, options: options, command: name)
         if parsed.has("loader") { return try runLoader(parsed) }
+        try resolveDeviceOption(parsed, localRank: 0, printsNote: true)
         let depth = try parsed.int("depth")!, size = try parsed.int("image-size")!, channels = try parsed.int("channels")!
         let batch = try parsed.int("batch-size")!, threads = try parsed.int("threads")!, steps = try parsed.int("steps")!
         let width = try parsed.double("width")!, sgemmSize = try parsed.int("sgemm-size")!

@@ -12,6 +12,7 @@ struct TrainCommand: Command {
     static let optimizers = ["lars", "sgd", "adamw"]
     static let options: [Option] = [
         .value("config", "JSON file of options (keys are these option names); flags given here override it"),
+        deviceOption,
         .value("method", default: "simclr", "training method: \(methods.joined(separator: ", "))"),
         .value("dataset", default: "fashion-mnist", "dataset: \(supportedDatasetNames.joined(separator: ", "))"),
         .value("data-dir", "folder holding the dataset files (default: the dataset's standard folder)"),
@@ -83,6 +84,7 @@ struct TrainCommand: Command {
         let parsed = try ParsedArguments(try ConfigFile.expand(arguments), options: options, command: name)
         let topology = Topology.fromProcessEnvironment()
         let options = try resolve(parsed, topology: topology)
+        try resolveDeviceOption(parsed, localRank: topology.localRank, printsNote: topology.rank == 0)
         let communicator = try Distributed.start(topology: topology)
         // Every rank builds its trainer (datasets, model, resume) on its own; then they agree, so a rank
         // that fails (a missing file) stops everyone with its message instead of leaving them waiting.

@@ -1,0 +1,60 @@
+/// Optimiser updates over the flat parameter, gradient and momentum buffers (fp32 master weights).
+///
+///     sgd_momentum_step(p, g, v, n, lr, momentum, wd, nesterov)   PyTorch SGD, as the CPU backend:
+///         d = g + wd·p;  v = momentum·v + d;  p −= lr·(nesterov ? d + momentum·v : v)
+///     lars_squared_norms(p, g, offsets, norms)     one block per tensor: norms[s] = (Σp², Σg²) in double
+///     lars_step(p, g, v, offsets, adapted, norms, lr, momentum, wd, eta, eps, clip)
+///         per tensor s (elements offsets[s] ..< offsets[s+1]), solo-learn's LARS as Models/LARS.swift:
+///         r = η‖p‖/(‖g‖ + wd‖p‖ + ε), min(r/lr, 1) when clip; d = r·(g + wd·p); a tensor not adapted
+///         (bias, BN) or with a zero norm gets r = 1 and no decay; then v = momentum·v + d; p −= lr·v
+///     ema_update(target, online, n, tau)           target = τ·target + (1 − τ)·online (BYOL, MoCo)
+///
+/// `lars_squared_norms` launches with grid (tensor count), block 256; `lars_step` with grid
+/// (chunks, tensor count), so each block knows its tensor without a search.
+let optimizerKernels = KernelSource.family("optimizer", #"""
+extern "C" __global__ void sgd_momentum_step(float* p, const float* g, float* v, long n, float lr, float momentum,
+                                             float wd, int nesterov) {
+    GRID_STRIDE_LOOP(i, n) {
+        const float d = g[i] + wd * p[i];
+        const float velocity = momentum * v[i] + d;
+        v[i] = velocity;
+        p[i] -= lr * (nesterov ? d + momentum * velocity : velocity);
+    }
+}
+
+extern "C" __global__ void lars_squared_norms(const float* p, const float* g, const long* offsets, double* norms) {
+    const int s = blockIdx.x;
+    double pp = 0.0, gg = 0.0;
+    for (long i = offsets[s] + threadIdx.x; i < offsets[s + 1]; i += blockDim.x) {
+        pp += (double)p[i] * p[i];
+        gg += (double)g[i] * g[i];
+    }
+    pp = block_sum(pp);
+    gg = block_sum(gg);
+    if (threadIdx.x == 0) { norms[2 * s] = pp; norms[2 * s + 1] = gg; }
+}
+
+extern "C" __global__ void lars_step(float* p, const float* g, float* v, const long* offsets, const int* adapted,
+                                     const double* norms, float lr, float momentum, float wd, float eta, float eps,
+                                     int clip) {
+    const int s = blockIdx.y;
+    const double p_norm = sqrt(norms[2 * s]), g_norm = sqrt(norms[2 * s + 1]);
+    float ratio = 1.0f, decay = 0.0f;
+    if (adapted[s] && p_norm != 0.0 && g_norm != 0.0) {
+        double r = (double)eta * p_norm / (g_norm + p_norm * (double)wd + (double)eps);
+        if (clip) r = fmin(r / (double)lr, 1.0);
+        ratio = (float)r;
+        decay = wd;
+    }
+    for (long i = offsets[s] + (long)blockIdx.x * blockDim.x + threadIdx.x; i < offsets[s + 1];
+         i += (long)gridDim.x * blockDim.x) {
+        const float d = ratio * (g[i] + decay * p[i]);
+        v[i] = momentum * v[i] + d;
+        p[i] -= lr * v[i];
+    }
+}
+
+extern "C" __global__ void ema_update(float* target, const float* online, long n, float tau) {
+    GRID_STRIDE_LOOP(i, n) target[i] = tau * target[i] + (1.0f - tau) * online[i];
+}
+"""#, kernels: ["sgd_momentum_step", "lars_squared_norms", "lars_step", "ema_update"])

@@ -1,0 +1,57 @@
+import Foundation
+import XCTest
+
+/// `--device` on the real binary: on a machine without an NVIDIA driver (CI) `cuda` stops before any work
+/// with the loader's message (exit 1), `auto` runs on the CPU and says why, a wrong word is a usage error.
+/// Where a driver and GPU exist, `cuda` must say the CUDA backend is not built yet.
+final class DeviceOptionTests: XCTestCase {
+    private let tinyBench = ["bench", "--width", "0.125", "--batch-size", "2", "--image-size", "8", "--steps", "1",
+                             "--threads", "1", "--sgemm-size", "32"]
+
+    private func hasDriver() -> Bool {
+        ["/usr/lib/x86_64-linux-gnu/libcuda.so.1", "/usr/lib64/libcuda.so.1", "/usr/lib/aarch64-linux-gnu/libcuda.so.1"]
+            .contains { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    func testCUDAFailsAtOnceOnTrainAndBench() throws {
+        let runDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("device-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: runDirectory) }
+        let train = ["train", "--device", "cuda", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "4",
+                     "--run-dir", runDirectory]
+        for arguments in [train, tinyBench + ["--device", "cuda"]] {
+            let result = try runProcess(try DistTrainBinary.locate(), arguments, environment: cleanEnvironment(), timeout: 60)
+            XCTAssertEqual(result.status, 1, result.standardError)
+            let text = result.standardError
+            XCTAssertTrue(text.hasPrefix("disttrain \(arguments[0]): error: --device cuda: "), text)
+            if hasDriver() {
+                XCTAssertTrue(text.contains("the CUDA backend is not built yet"), text)
+            } else {
+                XCTAssertTrue(text.contains("the CUDA driver library (libcuda.so.1) was not found. Looked in:"), text)
+                XCTAssertTrue(text.contains("/usr/local/cuda/lib64 (standard folder)"), text)
+                XCTAssertTrue(text.contains("To fix: libcuda.so.1 comes with the NVIDIA driver"), text)
+            }
+            XCTAssertEqual(result.standardOutput, "", "nothing ran")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: runDirectory), "no run directory was made")
+    }
+
+    func testAutoRunsOnTheCPUAndSaysWhy() throws {
+        let result = try runProcess(try DistTrainBinary.locate(), tinyBench + ["--device", "auto"],
+                                    environment: cleanEnvironment(), timeout: 120)
+        XCTAssertEqual(result.status, 0, result.standardError)
+        let first = result.standardOutput.split(separator: "\n").first.map(String.init) ?? ""
+        if hasDriver() {
+            XCTAssertTrue(first.hasPrefix("device: cpu (auto: "), first)
+        } else {
+            XCTAssertEqual(first, "device: cpu (auto: libcuda.so.1 not found (no NVIDIA driver))")
+        }
+        XCTAssertTrue(result.standardOutput.contains("throughput"), result.standardOutput)
+    }
+
+    func testUnknownDeviceIsAUsageError() throws {
+        let result = try runProcess(try DistTrainBinary.locate(), tinyBench + ["--device", "gpu"],
+                                    environment: cleanEnvironment(), timeout: 60)
+        XCTAssertEqual(result.status, 2)
+        XCTAssertEqual(result.standardError, "disttrain bench: --device must be cpu, cuda or auto, got 'gpu'\n")
+    }
+}
