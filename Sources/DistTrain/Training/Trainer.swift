@@ -16,7 +16,9 @@ import Glibc
 /// the online probe (on features gathered from every rank), evaluates, prints, writes metrics and checkpoints.
 final class Trainer {
     let options: TrainOptions
-    let communicator: any Communicator
+    /// The ranks, through a `TimedCommunicator`: every collective the main thread makes (SyncBN, gathers,
+    /// loss reductions, agreement) adds to the step's communication time.
+    let communicator: TimedCommunicator
     let backend: CPUBackend
     let train: ImageDataset
     /// The test split; loaded on rank 0 only (the others never evaluate).
@@ -44,7 +46,7 @@ final class Trainer {
     /// file) cannot leave the others waiting: `TrainCommand` has the ranks agree on the outcome first.
     init(options: TrainOptions, communicator: any Communicator = LocalCommunicator()) throws {
         self.options = options
-        self.communicator = communicator
+        self.communicator = TimedCommunicator(communicator)
         faults = try FaultInjection()
         backend = CPUBackend(threads: options.threads)
         let isRoot = communicator.rank == 0
@@ -72,7 +74,7 @@ final class Trainer {
                                   inChannels: train.channels)
         method = try makeMethod(options, encoder: config, classCount: train.classCount,
                                 multiLabel: train.labelsPerSample > 1, backend: backend)
-        method.distribute(over: communicator, syncBatchNorm: options.syncBatchNorm, faults: faults.methodFaults)
+        method.distribute(over: self.communicator, syncBatchNorm: options.syncBatchNorm, faults: faults.methodFaults)
         optimizer = try makeOptimizer(options, store: method.store, backend: backend)
         let trainsProbe = isRoot && options.probe && options.method != "supervised"
         probeData = try options.probeDataset.flatMap { name in
@@ -160,7 +162,7 @@ final class Trainer {
         var stopRequested = false
         while epoch < options.epochs && step < stopStep && !stopRequested {
             let epochStart = clock.now, firstStep = step
-            var lossSum = 0.0, probeCorrect = 0, probeScored = 0, seen = 0, waitSeconds = 0.0
+            var lossSum = 0.0, probeCorrect = 0, probeScored = 0, seen = 0, gradientWait = 0.0, communicationWait = 0.0
             let batches = try EpochBatches(trainer: self, epoch: epoch, skip: step - epoch * stepsPerEpoch)
             while step < stopStep {
                 watch?.heartbeat()
@@ -171,6 +173,7 @@ final class Trainer {
                 stopRequested = try RankAgreement.agree(communicator, failure: failure, stopRequested: signals.stopRequested,
                                                         context: "at epoch \(epoch + 1), step \(step + 1)")
                 guard !stopRequested, let batch else { break }
+                _ = communicator.takeSeconds()  // from here on: this step's collectives
                 optimizer.learningRate = Float(schedule.learningRate(atStep: step))
                 method.store.zeroGradients()
                 reducer?.beginStep()
@@ -178,10 +181,13 @@ final class Trainer {
                 let result = method.trainStep(view1: batch.view1, view2: batch.view2, labels: batch.labels)
                 // The loss is the global batch's on every rank, so every rank stops here together.
                 guard result.loss.isFinite else { throw nonFiniteLoss(result.loss) }
+                var stepWait = communicator.takeSeconds()  // SyncBN, gathers, loss reductions
                 if let reducer {
                     try reducer.finishStep()
-                    waitSeconds += reducer.lastWaitSeconds
+                    gradientWait += reducer.lastWaitSeconds
+                    stepWait += reducer.lastWaitSeconds
                 }
+                communicationWait += stepWait
                 optimizer.step()
                 method.afterOptimizerStep(step: step, totalSteps: totalSteps)
                 let probeLoss = try trainProbe(features: result.features, labels: batch.labels,
@@ -202,7 +208,10 @@ final class Trainer {
                 fields += result.terms.map { ($0.name, .number($0.value)) }
                 if options.method != "supervised" { fields.append(("embedding_std", .number(result.embeddingStd))) }
                 if let probeLoss { fields.append(("probe_loss", .number(probeLoss))) }
-                if let reducer { fields.append(("grad_sync_wait_s", .number(reducer.lastWaitSeconds))) }
+                if let reducer {
+                    fields.append(("grad_sync_wait_s", .number(reducer.lastWaitSeconds)))
+                    fields.append(("comm_wait_s", .number(stepWait)))
+                }
                 run?.log(fields)
                 if step % 10 == 0 || step == stopStep || stdoutIsTerminal {
                     let remaining = (clock.now - start).seconds / Double(step - startStep) * Double(stopStep - step)
@@ -238,9 +247,10 @@ final class Trainer {
                 fields.append(("elapsed_s", .number((clock.now - start).seconds)))
                 line += "  \(fixed(Double(seen) / epochSeconds, 0)) img/s  elapsed \(fixed((clock.now - start).seconds, 0)) s"
                 if reducer != nil {
-                    let fraction = waitSeconds / max(epochSeconds, 1e-9)
-                    fields.append(("grad_sync_wait_fraction", .number(fraction)))
-                    line += "  grad-sync wait \(fixed(100 * fraction, 1))%"
+                    let gradient = gradientWait / max(epochSeconds, 1e-9), all = communicationWait / max(epochSeconds, 1e-9)
+                    fields.append(("grad_sync_wait_fraction", .number(gradient)))
+                    fields.append(("comm_wait_fraction", .number(all)))
+                    line += "  communication wait \(fixed(100 * all, 1))% (gradient all-reduce \(fixed(100 * gradient, 1))%)"
                 }
                 printFlushed(line)
                 run?.log(fields)
@@ -309,7 +319,7 @@ final class Trainer {
         let gradients = method.store.gradients
         var reduceOver: any Communicator = communicator
         var overlap = options.overlapGradientSync
-        if overlap, let mpi = communicator as? MPICommunicator {
+        if overlap, let mpi = communicator.base as? MPICommunicator {
             if mpi.allowsConcurrentCommunicators {
                 reduceOver = try mpi.duplicate()
             } else {
@@ -319,7 +329,7 @@ final class Trainer {
         }
         let reducer = GradientAllReducer(gradients: gradients.pointer, count: gradients.count, communicator: reduceOver,
                                          bucketBytes: Int(options.bucketMegabytes * 1_048_576), overlap: overlap,
-                                         ownsCommunicator: reduceOver !== communicator)
+                                         ownsCommunicator: reduceOver !== communicator.base)
         if overlap {
             method.lastBackwardStore.onGradientsFinal = { [unowned reducer] in reducer.gradientsFinal(from: $0) }
         }
