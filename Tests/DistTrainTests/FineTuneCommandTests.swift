@@ -85,6 +85,29 @@ final class FineTuneCommandTests: XCTestCase {
         XCTAssertTrue(help.standardOutput.contains("Runs in one process") && help.standardOutput.contains("--lr-encoder"), help.output)
     }
 
+    /// Multi-label (the ChestMNIST-format fixture): BCE per finding, MedMNIST's validation split scored
+    /// every epoch and the reported epoch chosen on it, the test AUC over the findings it can be defined for.
+    func testMultiLabelUsesTheValidationSplit() throws {
+        let medmnist = try XCTUnwrap(Bundle.module.url(forResource: "medmnist", withExtension: nil, subdirectory: "Fixtures"),
+                                     "run scripts/make_tiny_medmnist.py").path
+        let result = try disttrain(["finetune", "--random-init", "--dataset", "chestmnist", "--data-dir", medmnist, "--width", "0.0625",
+                                    "--threads", "2", "--batch-size", "16", "--epochs", "2"])
+        XCTAssertEqual(result.status, 0, result.output)
+        let out = result.standardOutput
+        XCTAssertTrue(out.contains("; 60 train, 30 validation, 40 test images of chestmnist"), out)
+        XCTAssertEqual(out.components(separatedBy: " | val acc ").count - 1, 2, "validation scored after each epoch: \(out)")
+        XCTAssertTrue(out.contains("(the best on validation)"), out)
+        XCTAssertTrue(out.contains("(AUC over 13 of 14 labels; undefined for hernia"), out)
+    }
+
+    /// Out-of-distribution numbers never land in the in-distribution columns.
+    func testOutOfDistributionKeysNameTheTestDataset() throws {
+        let values = [("knn_acc", 0.5)]
+        XCTAssertEqual(try EvaluationSetup.resultKeys(values, dataset: "stl10", testDataset: "CIFAR-10").map(\.0), ["knn_acc_cifar10"])
+        XCTAssertEqual(try EvaluationSetup.resultKeys(values, dataset: "Fashion_MNIST", testDataset: "fashion-mnist").map(\.0), ["knn_acc"])
+        XCTAssertEqual(try EvaluationSetup.resultKeys(values, dataset: "stl10", testDataset: nil).map(\.0), ["knn_acc"])
+    }
+
     func testRunDirectoryOfACheckpoint() {
         XCTAssertEqual(ResultsFile.runDirectory(explicit: nil, checkpoint: "runs/a/checkpoints/last.safetensors"), "runs/a")
         XCTAssertEqual(ResultsFile.runDirectory(explicit: nil, checkpoint: "/x/checkpoints/best.safetensors"), "/x")

@@ -127,12 +127,18 @@ final class EvaluationSetup {
     /// of the checkpoint. Out of distribution (`--test-dataset` another dataset) each key gets the test
     /// dataset's name (`knn_acc_cifar10`), so it never stands in the report's in-distribution columns.
     func record(_ values: [(String, Double)], command: String) throws {
-        let trainName = try canonicalDatasetName(parsed.string("dataset")!)
-        let testName = try parsed.string("test-dataset").map(canonicalDatasetName) ?? trainName
-        let keyed = testName == trainName ? values : values.map { ($0.0 + "_" + testName, $0.1) }
+        let keyed = try Self.resultKeys(values, dataset: parsed.string("dataset")!, testDataset: parsed.string("test-dataset"))
         try ResultsFile.recordEvaluation(keyed, runDirectory: ResultsFile.runDirectory(explicit: parsed.string("run-dir"),
                                                                                        checkpoint: parsed.string("checkpoint")),
                                          command: command)
+    }
+
+    /// `values` as they are for a test split of the training dataset, else with `_TESTDATASET` appended
+    /// to each key (`knn_acc_cifar10`).
+    static func resultKeys(_ values: [(String, Double)], dataset: String, testDataset: String?) throws -> [(String, Double)] {
+        let trainName = try canonicalDatasetName(dataset)
+        let testName = try testDataset.map(canonicalDatasetName) ?? trainName
+        return testName == trainName ? values : values.map { ($0.0 + "_" + testName, $0.1) }
     }
 
     /// "ResNet-18 ... ; 60000 train / 10000 test images of fashion-mnist/train".
