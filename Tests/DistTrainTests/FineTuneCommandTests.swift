@@ -43,8 +43,9 @@ final class FineTuneCommandTests: XCTestCase {
         XCTAssertTrue(frozen.standardOutput.contains("encoder frozen"), frozen.output)
 
         let results = try ResultsFile.numbers(path: run + "/results.json")
-        XCTAssertEqual(Set(results.keys), ["knn_acc", "linear_acc", "linear_auc", "finetune_acc", "finetune_auc", "finetune_epoch",
-                                           "finetune_frozen_acc", "finetune_frozen_auc", "finetune_frozen_epoch"])
+        XCTAssertEqual(Set(results.keys), ["knn_acc", "linear_acc", "linear_auc", "finetune_acc", "finetune_auc", "finetune_epochs",
+                                           "finetune_chosen_epoch", "finetune_frozen_acc", "finetune_frozen_auc",
+                                           "finetune_frozen_epochs", "finetune_frozen_chosen_epoch"])
         // The recorded fractions are the printed percentages.
         XCTAssertEqual(100 * results["knn_acc"]!, try number(after: "top-1 ", in: knn.standardOutput), accuracy: 0.005)
         XCTAssertEqual(100 * results["linear_acc"]!, try number(after: "linear: test acc ", in: linear.standardOutput), accuracy: 0.005)
@@ -68,7 +69,7 @@ final class FineTuneCommandTests: XCTestCase {
         let baseline = try disttrain(["finetune", "--random-init", "--subset", "64", "--batch-size", "32", "--epochs", "1"] + tiny)
         XCTAssertEqual(baseline.status, 0, baseline.output)
         XCTAssertTrue(baseline.standardOutput.contains("from random initialisation (seed 0)"), baseline.output)
-        XCTAssertTrue(baseline.standardOutput.contains("finetune_acc, finetune_epoch, finetune_auc not recorded: give --run-dir"),
+        XCTAssertTrue(baseline.standardOutput.contains("finetune_acc, finetune_epochs, finetune_chosen_epoch, finetune_auc not recorded: give --run-dir"),
                       baseline.output)
         for (arguments, message) in [
             (["--random-init", "--checkpoint", "x.safetensors"], "give exactly one of --checkpoint FILE, --init FILE and --random-init"),

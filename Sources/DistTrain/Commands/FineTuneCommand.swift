@@ -103,7 +103,8 @@ struct FineTuneCommand: Command {
         printFlushed("finetune: test \(chosen.test.summary(classNames: train.classNames)) at epoch \(chosen.epoch) (\(why)); "
                      + "\(duration((clock.now - start).seconds)) in all")
         let prefix = freeze ? "finetune_frozen" : "finetune"
-        var values = [("\(prefix)_acc", chosen.test.accuracy), ("\(prefix)_epoch", Double(chosen.epoch))]
+        var values = [("\(prefix)_acc", chosen.test.accuracy), ("\(prefix)_epochs", Double(settings.epochs)),
+                      ("\(prefix)_chosen_epoch", Double(chosen.epoch))]
         if let auc = chosen.test.auc { values.append(("\(prefix)_auc", auc)) }
         try ResultsFile.recordEvaluation(values, runDirectory: ResultsFile.runDirectory(explicit: parsed.string("run-dir"),
                                                                                         checkpoint: parsed.string("checkpoint")),
