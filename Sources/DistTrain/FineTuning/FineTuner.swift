@@ -122,7 +122,9 @@ final class FineTuner {
                 lossSum += result.loss; correct += result.correct; scored += result.scored
                 step += 1
                 if (index + 1) % 10 == 0 {
-                    log("  epoch \(epoch + 1)/\(settings.epochs) step \(index + 1)/\(stepsPerEpoch) loss \(fixed(lossSum / Double(index + 1), 4))")
+                    let rate = Double((index + 1) * settings.batchSize) / (clock.now - start).seconds
+                    log("  epoch \(epoch + 1)/\(settings.epochs) step \(index + 1)/\(stepsPerEpoch) loss \(fixed(lossSum / Double(index + 1), 4))"
+                        + "  \(fixed(rate, 0)) img/s")
                 }
             }
             let record = FineTuneEpoch(epoch: epoch + 1, trainLoss: lossSum / Double(stepsPerEpoch),
