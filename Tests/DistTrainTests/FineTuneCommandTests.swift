@@ -61,7 +61,9 @@ final class FineTuneCommandTests: XCTestCase {
             XCTAssertEqual(row[key], RunSummary.percent(results[key]!), key)
             XCTAssertNotEqual(row[key], "—", key)
         }
-        XCTAssertTrue(html.contains("<th>finetune_frozen_acc</th>"), "the frozen probe is listed under other results")
+        XCTAssertTrue(html.contains("<th>finetune_frozen_acc</th><td>\(RunSummary.percent(results["finetune_frozen_acc"]!)) %</td>"),
+                      "the frozen probe is listed under other results, in % as the table")
+        XCTAssertTrue(html.contains("<th>finetune_epochs</th><td>1</td>"), "counts stay plain numbers")
     }
 
     /// The random-init baseline says how to record its numbers; wrong option combinations are refused by name.
