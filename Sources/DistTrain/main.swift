@@ -7,6 +7,7 @@ import Glibc
 let commands: [any Command.Type] = [
     TrainCommand.self,
     EvalCommand.self,
+    FineTuneCommand.self,
     ExportCommand.self,
     BenchCommand.self,
     CommCheckCommand.self,

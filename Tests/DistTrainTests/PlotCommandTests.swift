@@ -50,9 +50,10 @@ final class PlotCommandTests: XCTestCase {
         let charts = RunPlots.charts(log, runName: "vicreg")
         XCTAssertEqual(charts.map(\.file), ["loss.svg", "loss_terms.svg", "accuracy.svg", "lr.svg", "embedding_std.svg"])
         let accuracy = charts[2].chart.series
-        XCTAssertEqual(accuracy.map(\.name), ["test (online probe)", "probe train", "kNN (end of run)"])
+        XCTAssertEqual(accuracy.map(\.name), ["test (online probe)", "probe train", "kNN, end of run (81.25%)"])
         XCTAssertEqual(accuracy[0].points.map(\.y), [0.625, 0.75])
-        XCTAssertEqual(accuracy[2].points.map(\.x), [2])
+        XCTAssertEqual(accuracy[2].points.map(\.x), [1, 2], "the final kNN is a level line over the epochs")
+        XCTAssertEqual(accuracy[2].points.map(\.y), [0.8125, 0.8125])
         XCTAssertEqual(charts[0].chart.series[1].points.map(\.x), [3, 4], "epoch means sit at the epoch's last step")
         XCTAssertEqual(charts[1].chart.series.map(\.name), ["covariance", "invariance", "variance"])
     }

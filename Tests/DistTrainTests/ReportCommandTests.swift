@@ -66,7 +66,7 @@ final class ReportCommandTests: XCTestCase {
         let common = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + profile, "--hide-scrollbars"]
         let dom = try runProcess(chromium, common + ["--dump-dom", "file://" + out], timeout: 120)
         XCTAssertEqual(dom.status, 0, dom.output)
-        let simclrRow = cells(dom.standardOutput, run: "simclr-a")
+        let simclrRow = ReportTestSupport.cells(dom.standardOutput, run: "simclr-a")
         XCTAssertEqual(simclrRow["method"], "simclr")
         XCTAssertEqual(simclrRow["dataset"], "fashion-mnist")
         XCTAssertEqual(simclrRow["epochs"], "2 / 2")
@@ -75,7 +75,7 @@ final class ReportCommandTests: XCTestCase {
         XCTAssertEqual(simclrRow["best_test_acc"], "75.00")
         XCTAssertEqual(simclrRow["knn_acc"], "81.25")
         XCTAssertEqual(simclrRow["linear_acc"], "—")
-        let vicregRow = cells(dom.standardOutput, run: "vicreg &lt;b&gt;")
+        let vicregRow = ReportTestSupport.cells(dom.standardOutput, run: "vicreg &lt;b&gt;")
         XCTAssertEqual(vicregRow["run"], "vicreg &lt;b&gt;", "the name is text, not markup")
         XCTAssertEqual(vicregRow["epochs"], "1 / 3")
         XCTAssertEqual(vicregRow["train_loss"], "29.3750")
@@ -126,21 +126,6 @@ final class ReportCommandTests: XCTestCase {
         XCTAssertTrue(cut.standardError.contains(empty + "/metrics.jsonl: line 2 is not a JSON object"), cut.output)
         let none = try runProcess(binary, ["report"])
         XCTAssertEqual(none.status, 2)
-    }
-
-    /// The results-table cells of `run` in Chromium's serialised DOM, by `data-key`.
-    func cells(_ dom: String, run: String) -> [String: String] {
-        guard let start = dom.range(of: "<tr data-run=\"\(run)\">"), let end = dom.range(of: "</tr>", range: start.upperBound..<dom.endIndex) else {
-            XCTFail("no results row for \(run)")
-            return [:]
-        }
-        var cells: [String: String] = [:]
-        for cell in dom[start.upperBound..<end.lowerBound].components(separatedBy: "<td data-key=\"").dropFirst() {
-            let key = String(cell.prefix { $0 != "\"" })
-            let value = cell.drop { $0 != ">" }.dropFirst().prefix { $0 != "<" }
-            cells[key] = String(value)
-        }
-        return cells
     }
 }
 

@@ -3,6 +3,21 @@ import XCTest
 
 /// Helpers shared by the plot, t-SNE and report tests: temporary folders, xmllint, chromium.
 enum ReportTestSupport {
+    /// The results-table cells of `run` in report.html or Chromium's serialised DOM of it, by `data-key`.
+    static func cells(_ dom: String, run: String) -> [String: String] {
+        guard let start = dom.range(of: "<tr data-run=\"\(run)\">"), let end = dom.range(of: "</tr>", range: start.upperBound..<dom.endIndex) else {
+            XCTFail("no results row for \(run)")
+            return [:]
+        }
+        var cells: [String: String] = [:]
+        for cell in dom[start.upperBound..<end.lowerBound].components(separatedBy: "<td data-key=\"").dropFirst() {
+            let key = String(cell.prefix { $0 != "\"" })
+            let value = cell.drop { $0 != ">" }.dropFirst().prefix { $0 != "<" }
+            cells[key] = String(value)
+        }
+        return cells
+    }
+
     /// A fresh empty folder under the temporary directory.
     static func temporaryDirectory(_ label: String) throws -> String {
         let path = NSTemporaryDirectory() + "disttrain-\(label)-\(UUID().uuidString)"

@@ -37,5 +37,6 @@ struct EvalKNNCommand: Command {
                                             classCount: setup.train.classCount)
         print("knn: \(setup.headline)")
         print("knn (k \(knn.k), T \(knn.temperature)) on \(test.count) test images: top-1 \(fixed(100 * metrics.accuracy, 2))%")
+        try setup.record([("knn_acc", metrics.accuracy)], command: "knn")
     }
 }

@@ -81,5 +81,7 @@ struct EvalLinearCommand: Command {
               + "\(refit) in \(outcome.final.result.iterations) L-BFGS iterations"
               + (outcome.final.result.converged ? "" : " (\(outcome.final.result.reason))"))
         print("linear: test \(outcome.test.summary(classNames: setup.train.classNames))")
+        try setup.record([("linear_acc", outcome.test.accuracy)] + (outcome.test.auc.map { [("linear_auc", $0)] } ?? []),
+                         command: "linear")
     }
 }

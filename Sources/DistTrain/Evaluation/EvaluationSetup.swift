@@ -19,6 +19,7 @@ final class EvaluationSetup {
         .value("test-data-dir", "folder holding --test-dataset's files"),
         .value("test-image-size", "MedMNIST+ resolution of --test-dataset (its images are resized to the training images' size if they differ)"),
         .value("label-map", "JSON object mapping test-dataset classes to training-dataset classes (names or indices); unmapped test images are dropped"),
+        .value("run-dir", "record the numbers in this run's results.json for disttrain report (default: the checkpoint's run, when it lies in RUN/checkpoints/)"),
     ] + EncoderArchitecture.options + [
         .value("seed", default: "0", "seed of the random initialisation (and of the held-out validation split)"),
         .value("threads", "CPU threads (default: all cores)"),
@@ -120,6 +121,24 @@ final class EvaluationSetup {
         printFlushed("label map: \(kept.count) of \(set.count) \(test.name) images kept; \(dropped) dropped (class not mapped)")
         guard kept.count > 0 else { throw UsageError("--label-map keeps no test image") }
         return kept
+    }
+
+    /// Records `values` (keys such as `knn_acc`, `linear_auc`) in the run directory of `--run-dir` or
+    /// of the checkpoint. Out of distribution (`--test-dataset` another dataset) each key gets the test
+    /// dataset's name (`knn_acc_cifar10`), so it never stands in the report's in-distribution columns.
+    func record(_ values: [(String, Double)], command: String) throws {
+        let keyed = try Self.resultKeys(values, dataset: parsed.string("dataset")!, testDataset: parsed.string("test-dataset"))
+        try ResultsFile.recordEvaluation(keyed, runDirectory: ResultsFile.runDirectory(explicit: parsed.string("run-dir"),
+                                                                                       checkpoint: parsed.string("checkpoint")),
+                                         command: command)
+    }
+
+    /// `values` as they are for a test split of the training dataset, else with `_TESTDATASET` appended
+    /// to each key (`knn_acc_cifar10`).
+    static func resultKeys(_ values: [(String, Double)], dataset: String, testDataset: String?) throws -> [(String, Double)] {
+        let trainName = try canonicalDatasetName(dataset)
+        let testName = try testDataset.map(canonicalDatasetName) ?? trainName
+        return testName == trainName ? values : values.map { ($0.0 + "_" + testName, $0.1) }
     }
 
     /// "ResNet-18 ... ; 60000 train / 10000 test images of fashion-mnist/train".

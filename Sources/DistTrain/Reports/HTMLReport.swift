@@ -40,8 +40,12 @@ struct HTMLReport {
         text += "<p class=\"path\">\(xmlEscaped(run.path))</p>\n"
         let others = run.otherResults
         if !others.isEmpty {
+            // Accuracies and AUCs (`*_acc`, `*_auc`, also `*_acc_cifar10`) in %, as in the results table.
+            func shown(_ key: String, _ value: Double) -> String {
+                key.contains("_acc") || key.contains("_auc") ? RunSummary.percent(value) + " %" : trimmedDecimal(value, 6)
+            }
             text += "<h3>Other results</h3>\n<table class=\"other\">"
-                + others.map { "<tr><th>\(xmlEscaped($0.key))</th><td>\(xmlEscaped(trimmedDecimal($0.value, 6)))</td></tr>" }
+                + others.map { "<tr><th>\(xmlEscaped($0.key))</th><td>\(xmlEscaped(shown($0.key, $0.value)))</td></tr>" }
                     .joined() + "</table>\n"
         }
         // Three option-value pairs per row keep a 30-option config short.

@@ -45,6 +45,31 @@ enum ResultsFile {
         try writeFileAtomically(path, Array((JSONValue.object(fields).text + "\n").utf8))
     }
 
+    /// The run directory an evaluation's numbers belong to: `--run-dir` when given, else the run that
+    /// wrote `checkpoint` when it lies in `RUN/checkpoints/` (as `train` writes it), else nil.
+    static func runDirectory(explicit: String?, checkpoint: String?) -> String? {
+        if let explicit { return explicit }
+        guard let checkpoint else { return nil }
+        let parts = checkpoint.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count >= 2, parts[parts.count - 2] == "checkpoints" else { return nil }
+        let run = parts.dropLast(2).joined(separator: "/")
+        return run.isEmpty ? (checkpoint.hasPrefix("/") ? "/" : ".") : run
+    }
+
+    /// Records an evaluation's `values` in `runDirectory`'s results.json (creating the directory) and
+    /// prints where; with no run directory prints how to get the numbers into a report instead.
+    static func recordEvaluation(_ values: [(String, Double)], runDirectory: String?, command: String) throws {
+        let names = values.map(\.0).joined(separator: ", ")
+        guard let runDirectory else {
+            printFlushed("\(command): \(names) not recorded: give --run-dir RUN_DIR (or a checkpoint in RUN_DIR/checkpoints/) "
+                         + "to add them to RUN_DIR/results.json for disttrain report")
+            return
+        }
+        try makeDirectories(runDirectory)
+        try record(values, runDirectory: runDirectory)
+        printFlushed("\(command): \(names) recorded in \(runDirectory)/results.json")
+    }
+
     /// The numeric fields of a flat JSON object file.
     static func numbers(path: String) throws -> [String: Double] {
         let bytes = try readFile(path)

@@ -43,8 +43,12 @@ enum RunPlots {
         }
         let probeTrain = MetricsLog.series("probe_train_acc", in: epochs, x: "epoch")
         if !probeTrain.isEmpty { accuracy.append(LineSeries(name: "probe train", points: probeTrain, markers: true)) }
+        // One number at the last epoch: a level line across the epochs (a lone dot hid behind the test
+        // curve's last marker), its value in the legend.
         if let knn = log.knn.last, let epoch = knn["epoch"], let value = knn["knn_acc"] {
-            accuracy.append(LineSeries(name: "kNN (end of run)", points: [(epoch, value)], markers: true))
+            let first = (test + probeTrain).map(\.x).min() ?? epoch
+            accuracy.append(LineSeries(name: "kNN, end of run (\(fixed(100 * value, 2))%)",
+                                       points: first < epoch ? [(first, value), (epoch, value)] : [(epoch, value)], lineWidth: 2.2))
         }
         if !accuracy.isEmpty {
             charts.append(("accuracy.svg", LineChart(title: "\(runName): accuracy per epoch", xLabel: "epoch",

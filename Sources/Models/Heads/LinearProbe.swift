@@ -34,13 +34,7 @@ public final class LinearProbe {
         guard let (rows, kept) = labelledRows(features, labels) else { return (0, 0, 0) }
         let logits = classifier.forward(rows)
         if gradLogits?.shape != logits.shape { gradLogits = backend.zeros(logits.shape) }
-        let loss: Double
-        if multiLabel {
-            let targets = Tensor(shape: logits.shape, values: kept.map(Float.init))
-            loss = BinaryCrossEntropyWithLogits().forward(logits: logits, targets: targets, gradLogits: gradLogits!)
-        } else {
-            loss = backend.softmaxCrossEntropy(logits: logits, labels: kept, gradLogits: gradLogits!)
-        }
+        let loss = classificationLoss(logits: logits, labels: kept, multiLabel: multiLabel, gradLogits: gradLogits!, backend: backend)
         let (correct, scored) = score(logits, kept)
         store.zeroGradients()
         _ = classifier.backward(gradLogits!)

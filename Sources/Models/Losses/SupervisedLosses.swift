@@ -29,3 +29,14 @@ public struct BinaryCrossEntropyWithLogits: Sendable {
         return total / Double(n)
     }
 }
+
+/// The classification loss of the supervised baseline, fine-tuning and the online probe: softmax
+/// cross-entropy against class indices (`labels` `[N]`), or, for multi-label data, binary
+/// cross-entropy per label against 0/1 flags (`labels` `[N, K]`). Returns the mean loss and
+/// overwrites `gradLogits` (`[N, K]`, like `logits`) with ∂loss/∂logits.
+public func classificationLoss(logits: Tensor, labels: [Int32], multiLabel: Bool, gradLogits: Tensor,
+                               backend: any Backend) -> Double {
+    guard multiLabel else { return backend.softmaxCrossEntropy(logits: logits, labels: labels, gradLogits: gradLogits) }
+    return BinaryCrossEntropyWithLogits().forward(logits: logits, targets: Tensor(shape: logits.shape, values: labels.map(Float.init)),
+                                                  gradLogits: gradLogits)
+}

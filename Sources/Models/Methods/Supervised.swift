@@ -38,10 +38,7 @@ public final class Supervised: SelfSupervisedMethod {
         let features = encoder.forward(view1)
         let logits = classifier.forward(features)
         if gradLogits?.shape != logits.shape { gradLogits = backend.zeros(logits.shape) }
-        let loss = multiLabel
-            ? BinaryCrossEntropyWithLogits().forward(logits: logits, targets: Tensor(shape: logits.shape, values: labels.map(Float.init)),
-                                                     gradLogits: gradLogits!)
-            : backend.softmaxCrossEntropy(logits: logits, labels: labels, gradLogits: gradLogits!)
+        let loss = classificationLoss(logits: logits, labels: labels, multiLabel: multiLabel, gradLogits: gradLogits!, backend: backend)
         // The global batch's mean loss: each rank's local mean weighs 1/R (equal local batches).
         let ranks = group.worldSize
         if ranks > 1 { backend.scale(gradLogits!, by: 1 / Float(ranks)) }
