@@ -244,19 +244,6 @@ final class DistributedTrainingReleaseTests: XCTestCase {
                               environment: environment, timeout: timeout,
                               whileRunning: whileRunning.map { body in { process, _ in body(process) } })
     }
-
-    func temporaryRunDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("disttrain-dist-\(UUID().uuidString)")
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
-    }
-
-    func metrics(_ run: URL) throws -> [[String: Any]] {
-        let text = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
-        return try text.split(separator: "\n").map {
-            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
-        }
-    }
 }
 
 /// A safetensors file's F32 tensors by name, read independently of the code under test

@@ -149,17 +149,4 @@ final class TrainingReleaseTests: XCTestCase {
     func train(_ arguments: [String], timeout: TimeInterval) throws -> ProcessResult {
         try runProcess(try DistTrainBinary.locate(), ["train"] + arguments, timeout: timeout)
     }
-
-    func temporaryRunDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("disttrain-run-\(UUID().uuidString)")
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
-    }
-
-    func metrics(_ run: URL) throws -> [[String: Any]] {
-        let text = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
-        return try text.split(separator: "\n").map {
-            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
-        }
-    }
 }
