@@ -41,6 +41,9 @@ public struct VICRegLoss: Sendable {
         public var invariance, variance, covariance: Double
         /// ∂L/∂z1, ∂L/∂z2 `[B, D]`.
         public var gradZ1, gradZ2: Tensor
+        /// The rows each branch's statistics were taken over: the global batch `[R·B, D]` in rank order
+        /// (z1, z2 themselves on one rank, or with `.localBatchOnly`); the collapse monitor reuses them.
+        public var globalZ1, globalZ2: Tensor
         public var terms: [(name: String, value: Double)] {
             [("invariance", invariance), ("variance", variance), ("covariance", covariance)]
         }
@@ -87,12 +90,14 @@ public struct VICRegLoss: Sendable {
         let localInvariance = invariance(z1: z1, z2: z2, gradZ1: gradZ1, gradZ2: gradZ2,
                                          globalCount: b * group.worldSize * d)
         var variance = 0.0, covariance = 0.0
+        var globalRows: [Tensor] = []
         for (z, grad) in [(z1, gradZ1), (z2, gradZ2)] {
             var rows = z
             if gathers {
                 rows = Tensor(zeros: [n, d])
                 collectiveOrExit { try group.allGather(z, into: rows) }
             }
+            globalRows.append(rows)
             let mean = Self.columnSums(rows).map { $0 / Double(n) }
             let branch = regularizer(scatter: Self.centredScatter(rows, mean: mean, backend: backend), count: n)
             Self.addRegularizerGradient(branch, z: z, mean: mean, count: n, into: grad, backend: backend)
@@ -102,7 +107,7 @@ public struct VICRegLoss: Sendable {
         let invariance = collectiveOrExit { try group.allReduceSum(localInvariance) }
         let loss = invarianceWeight * invariance + varianceWeight * variance + covarianceWeight * covariance
         return Output(loss: loss, invariance: invariance, variance: variance, covariance: covariance,
-                      gradZ1: gradZ1, gradZ2: gradZ2)
+                      gradZ1: gradZ1, gradZ2: gradZ2, globalZ1: globalRows[0], globalZ2: globalRows[1])
     }
 
     /// This rank's share of s(Z, Z') = Σ (z1 − z2)² / (N·D) over its rows (`globalCount` = N·D, all ranks'

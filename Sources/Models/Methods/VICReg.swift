@@ -50,7 +50,8 @@ public final class VICReg: SelfSupervisedMethod {
         let z1 = network.view1.forward(x1), z2 = network.view2.forward(x2)
         let result = loss.forward(z1: z1, z2: z2, group: group,
                                   scope: faults.localGatherBackward ? .localBatchOnly : .globalBatch, backend: backend)
-        let std = (EmbeddingStd.of(z1, group: group) + EmbeddingStd.of(z2, group: group)) / 2
+        // Over the rows the loss already gathered (no second all-gather of the [B, D] embeddings).
+        let std = (EmbeddingStd.of(result.globalZ1) + EmbeddingStd.of(result.globalZ2)) / 2
         let features = copied(network.view1.features!)
         network.view1.backward(result.gradZ1)
         network.view2.backward(result.gradZ2)
