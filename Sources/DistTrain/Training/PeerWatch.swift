@@ -88,8 +88,9 @@ func processRuns(_ pid: Int32) -> Bool {
 func hostIdentifier() -> (Float, Float) {
     var name = [CChar](repeating: 0, count: 256)
     gethostname(&name, name.count - 1)
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
-    for byte in name.prefix(while: { $0 != 0 }) { hash = (hash ^ UInt64(UInt8(bitPattern: byte))) &* 0x100_0000_01b3 }
+    var fnv = FNV1a()
+    for byte in name.prefix(while: { $0 != 0 }) { fnv.combine(UInt64(UInt8(bitPattern: byte))) }
+    let hash = fnv.value
     return (Float(hash >> 40), Float((hash >> 16) & 0xFF_FFFF))
 }
 

@@ -58,11 +58,11 @@ enum ReplicaCheck {
 
     /// FNV-1a over the bit patterns of every element.
     static func fingerprint(_ tensors: [Tensor]) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        var hash = FNV1a()
         for tensor in tensors {
             let p = tensor.pointer
-            for i in 0..<tensor.count { hash = (hash ^ UInt64(p[i].bitPattern)) &* 0x100_0000_01b3 }
+            for i in 0..<tensor.count { hash.combine(UInt64(p[i].bitPattern)) }
         }
-        return hash
+        return hash.value
     }
 }
