@@ -42,18 +42,6 @@ final class AugmentationGoldenTests: XCTestCase {
         return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
     }
 
-    /// Runs `body` on a workspace copy of `image` and returns the result.
-    private func run(_ image: Image8, _ body: (inout WorkingImage, AugmentationWorkspace) -> Void) -> Image8 {
-        let workspace = AugmentationWorkspace()
-        var working = image.pixels.withUnsafeBufferPointer {
-            workspace.begin(source: $0.baseAddress!, height: image.height, width: image.width,
-                            channels: image.channels, capacity: 1 << 16)
-        }
-        body(&working, workspace)
-        return Image8(height: working.height, width: working.width, channels: working.channels,
-                      pixels: Array(UnsafeBufferPointer(start: working.pixels, count: working.byteCount)))
-    }
-
     /// (largest |difference|, number of differing bytes).
     private func compare(_ got: [UInt8], _ want: [UInt8]) -> (Int, Int) {
         precondition(got.count == want.count, "\(got.count) bytes against \(want.count)")
@@ -78,40 +66,40 @@ final class AugmentationGoldenTests: XCTestCase {
             switch test.op {
             case "resized_crop":
                 let box = p["box"]!.numbers, size = p["size"]!.numbers
-                got = run(image) { working, workspace in
+                got = runInWorkspace(image) { working, workspace in
                     resizedCrop(&working, box: CropBox(top: box[0], left: box[1], height: box[2], width: box[3]),
                                 height: size[0], width: size[1],
                                 interpolation: Interpolation(rawValue: p["interpolation"]!.text)!,
                                 antialias: p["antialias"]!.flag, flip: false, workspace)
                 }.pixels
-            case "brightness": got = run(image) { w, _ in adjustBrightness(w, factor: p["factor"]!.number) }.pixels
-            case "contrast": got = run(image) { w, _ in adjustContrast(w, factor: p["factor"]!.number) }.pixels
-            case "saturation": got = run(image) { w, _ in adjustSaturation(w, factor: p["factor"]!.number) }.pixels
-            case "hue": got = run(image) { w, _ in adjustHue(w, shift: p["shift"]!.number) }.pixels
-            case "grayscale": got = run(image) { w, _ in convertToGrayscale(w) }.pixels
+            case "brightness": got = runInWorkspace(image) { w, _ in adjustBrightness(w, factor: p["factor"]!.number) }.pixels
+            case "contrast": got = runInWorkspace(image) { w, _ in adjustContrast(w, factor: p["factor"]!.number) }.pixels
+            case "saturation": got = runInWorkspace(image) { w, _ in adjustSaturation(w, factor: p["factor"]!.number) }.pixels
+            case "hue": got = runInWorkspace(image) { w, _ in adjustHue(w, shift: p["shift"]!.number) }.pixels
+            case "grayscale": got = runInWorkspace(image) { w, _ in convertToGrayscale(w) }.pixels
             case "grayscale_pil":
                 got = (0..<(image.height * image.width)).map {
                     luma(image.pixels[3 * $0], image.pixels[3 * $0 + 1], image.pixels[3 * $0 + 2])
                 }
             case "solarize":
-                got = run(image) { w, _ in
+                got = runInWorkspace(image) { w, _ in
                     var random = RandomGenerator(seed: 0)
                     RandomSolarize(threshold: Int(p["threshold"]!.number), p: 1).apply(&w, &random)
                 }.pixels
             case "invert":
-                got = run(image) { w, _ in
+                got = runInWorkspace(image) { w, _ in
                     var random = RandomGenerator(seed: 0)
                     RandomInvert(p: 1).apply(&w, &random)
                 }.pixels
-            case "hflip": got = run(image) { w, _ in horizontalFlip(w) }.pixels
+            case "hflip": got = runInWorkspace(image) { w, _ in horizontalFlip(w) }.pixels
             case "rotate":
-                got = run(image) { w, workspace in
+                got = runInWorkspace(image) { w, workspace in
                     let output = workspace.spare(for: w)
                     rotate(w, degrees: p["degrees"]!.number, fill: UInt8(p["fill"]!.number), into: output)
                     w.pixels = output
                 }.pixels
             case "blur":
-                got = run(image) { w, workspace in
+                got = runInWorkspace(image) { w, workspace in
                     gaussianBlur(w, kernelSize: Int(p["kernel_size"]!.number), sigma: p["sigma"]!.number, workspace)
                 }.pixels
             default:

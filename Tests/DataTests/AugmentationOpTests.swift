@@ -10,21 +10,9 @@ final class AugmentationOpTests: XCTestCase {
                pixels: noiseBytes(height * width * channels, seed: seed))
     }
 
-    /// Runs `body` on a workspace copy of `image`.
-    private func run(_ image: Image8, _ body: (inout WorkingImage, AugmentationWorkspace) -> Void) -> Image8 {
-        let workspace = AugmentationWorkspace()
-        var working = image.pixels.withUnsafeBufferPointer {
-            workspace.begin(source: $0.baseAddress!, height: image.height, width: image.width,
-                            channels: image.channels, capacity: 1 << 16)
-        }
-        body(&working, workspace)
-        return Image8(height: working.height, width: working.width, channels: working.channels,
-                      pixels: Array(UnsafeBufferPointer(start: working.pixels, count: working.byteCount)))
-    }
-
     private func crop(_ image: Image8, _ box: CropBox, _ height: Int, _ width: Int, _ interpolation: Interpolation,
                       antialias: Bool, flip: Bool = false) -> Image8 {
-        run(image) { w, workspace in
+        runInWorkspace(image) { w, workspace in
             resizedCrop(&w, box: box, height: height, width: width, interpolation: interpolation,
                         antialias: antialias, flip: flip, workspace)
         }
@@ -233,12 +221,12 @@ final class AugmentationOpTests: XCTestCase {
     func testFlipMirrorsEachRow() {
         for (W, C) in [(5, 3), (6, 1)] {
             let image = Self.noiseImage(height: 4, width: W, channels: C)
-            XCTAssertEqual(run(image) { w, _ in horizontalFlip(w) }, referenceFlip(image))
+            XCTAssertEqual(runInWorkspace(image) { w, _ in horizontalFlip(w) }, referenceFlip(image))
         }
     }
 
     private func rotated(_ image: Image8, _ degrees: Double, fill: UInt8 = 0) -> Image8 {
-        run(image) { w, workspace in
+        runInWorkspace(image) { w, workspace in
             let output = workspace.spare(for: w)
             rotate(w, degrees: degrees, fill: fill, into: output)
             w.pixels = output
@@ -283,62 +271,62 @@ final class AugmentationOpTests: XCTestCase {
         XCTAssertEqual(luma(10, 20, 30), 18)
         XCTAssertEqual(luma(200, 100, 0), 118)
         let image = pixels([255, 0, 0, 10, 20, 30], channels: 3)
-        XCTAssertEqual(run(image) { w, _ in convertToGrayscale(w) }.pixels, [76, 76, 76, 18, 18, 18])
+        XCTAssertEqual(runInWorkspace(image) { w, _ in convertToGrayscale(w) }.pixels, [76, 76, 76, 18, 18, 18])
         let gray = pixels([1, 2, 3], channels: 1)
-        XCTAssertEqual(run(gray) { w, _ in convertToGrayscale(w) }, gray, "1 channel: no-op")
+        XCTAssertEqual(runInWorkspace(gray) { w, _ in convertToGrayscale(w) }, gray, "1 channel: no-op")
     }
 
     func testBrightnessContrastSaturationFormulas() {
         // brightness: trunc(clamp(f·x)).
         let values = pixels([0, 3, 100, 200, 255, 51], channels: 3)
-        XCTAssertEqual(run(values) { w, _ in adjustBrightness(w, factor: 1.5) }.pixels, [0, 4, 150, 255, 255, 76])
-        XCTAssertEqual(run(values) { w, _ in adjustBrightness(w, factor: 0.5) }.pixels, [0, 1, 50, 100, 127, 25])
-        XCTAssertEqual(run(values) { w, _ in adjustBrightness(w, factor: 1) }, values)
+        XCTAssertEqual(runInWorkspace(values) { w, _ in adjustBrightness(w, factor: 1.5) }.pixels, [0, 4, 150, 255, 255, 76])
+        XCTAssertEqual(runInWorkspace(values) { w, _ in adjustBrightness(w, factor: 0.5) }.pixels, [0, 1, 50, 100, 127, 25])
+        XCTAssertEqual(runInWorkspace(values) { w, _ in adjustBrightness(w, factor: 1) }, values)
         // contrast, 1 channel: blend with the image mean (0 + 100) / 2 = 50.
         let gray = pixels([0, 100], channels: 1)
-        XCTAssertEqual(run(gray) { w, _ in adjustContrast(w, factor: 0.5) }.pixels, [25, 75])
-        XCTAssertEqual(run(gray) { w, _ in adjustContrast(w, factor: 2) }.pixels, [0, 150])
-        XCTAssertEqual(run(gray) { w, _ in adjustContrast(w, factor: 0) }.pixels, [50, 50])
+        XCTAssertEqual(runInWorkspace(gray) { w, _ in adjustContrast(w, factor: 0.5) }.pixels, [25, 75])
+        XCTAssertEqual(runInWorkspace(gray) { w, _ in adjustContrast(w, factor: 2) }.pixels, [0, 150])
+        XCTAssertEqual(runInWorkspace(gray) { w, _ in adjustContrast(w, factor: 0) }.pixels, [50, 50])
         // contrast, 3 channels: the mean of the luma: pixels (255,0,0) and (10,20,30): (76 + 18) / 2 = 47.
         let rgb = pixels([255, 0, 0, 10, 20, 30], channels: 3)
-        XCTAssertEqual(run(rgb) { w, _ in adjustContrast(w, factor: 0) }.pixels, [UInt8](repeating: 47, count: 6))
+        XCTAssertEqual(runInWorkspace(rgb) { w, _ in adjustContrast(w, factor: 0) }.pixels, [UInt8](repeating: 47, count: 6))
         // 0.5·255 + 0.5·47 = 151, 0.5·0 + 23.5 = 23 (truncated), 0.5·10 + 23.5 = 28, 33, 38.
-        XCTAssertEqual(run(rgb) { w, _ in adjustContrast(w, factor: 0.5) }.pixels, [151, 23, 23, 28, 33, 38])
+        XCTAssertEqual(runInWorkspace(rgb) { w, _ in adjustContrast(w, factor: 0.5) }.pixels, [151, 23, 23, 28, 33, 38])
         // saturation: blend each pixel with its own luma (76 and 18).
-        XCTAssertEqual(run(rgb) { w, _ in adjustSaturation(w, factor: 0) }.pixels, [76, 76, 76, 18, 18, 18])
+        XCTAssertEqual(runInWorkspace(rgb) { w, _ in adjustSaturation(w, factor: 0) }.pixels, [76, 76, 76, 18, 18, 18])
         // f = 2: 2·255 - 76 -> 255, 2·0 - 76 -> 0; 2·10 - 18 = 2, 2·20 - 18 = 22, 2·30 - 18 = 42.
-        XCTAssertEqual(run(rgb) { w, _ in adjustSaturation(w, factor: 2) }.pixels, [255, 0, 0, 2, 22, 42])
-        XCTAssertEqual(run(gray) { w, _ in adjustSaturation(w, factor: 0) }, gray, "1 channel: no-op")
+        XCTAssertEqual(runInWorkspace(rgb) { w, _ in adjustSaturation(w, factor: 2) }.pixels, [255, 0, 0, 2, 22, 42])
+        XCTAssertEqual(runInWorkspace(gray) { w, _ in adjustSaturation(w, factor: 0) }, gray, "1 channel: no-op")
     }
 
     func testHueShift() {
         let primaries = pixels([255, 0, 0, 0, 255, 0, 0, 0, 255, 128, 128, 128], channels: 3)
         // A third of a turn: red -> green -> blue -> red; gray has no hue.
-        XCTAssertEqual(run(primaries) { w, _ in adjustHue(w, shift: 1.0 / 3) }.pixels,
+        XCTAssertEqual(runInWorkspace(primaries) { w, _ in adjustHue(w, shift: 1.0 / 3) }.pixels,
                        [0, 255, 0, 0, 0, 255, 255, 0, 0, 128, 128, 128])
-        XCTAssertEqual(run(primaries) { w, _ in adjustHue(w, shift: -1.0 / 3) }.pixels,
+        XCTAssertEqual(runInWorkspace(primaries) { w, _ in adjustHue(w, shift: -1.0 / 3) }.pixels,
                        [0, 0, 255, 255, 0, 0, 0, 255, 0, 128, 128, 128])
         // Shift 0 is exact; a shift and its inverse come back within one step of 8-bit rounding.
         let image = Self.noiseImage(height: 6, width: 7, channels: 3)
-        XCTAssertEqual(run(image) { w, _ in adjustHue(w, shift: 0) }, image)
+        XCTAssertEqual(runInWorkspace(image) { w, _ in adjustHue(w, shift: 0) }, image)
         for shift in [0.1, 0.25, -0.4, 0.5] {
-            let back = run(image) { w, _ in adjustHue(w, shift: shift); adjustHue(w, shift: -shift) }
+            let back = runInWorkspace(image) { w, _ in adjustHue(w, shift: shift); adjustHue(w, shift: -shift) }
             let worst = zip(back.pixels, image.pixels).map { abs(Int($0) - Int($1)) }.max()!
             XCTAssertLessThanOrEqual(worst, 2, "shift \(shift)")
-            XCTAssertNotEqual(run(image) { w, _ in adjustHue(w, shift: shift) }, image)
+            XCTAssertNotEqual(runInWorkspace(image) { w, _ in adjustHue(w, shift: shift) }, image)
         }
         let gray = pixels([9, 99], channels: 1)
-        XCTAssertEqual(run(gray) { w, _ in adjustHue(w, shift: 0.3) }, gray, "1 channel: no-op")
+        XCTAssertEqual(runInWorkspace(gray) { w, _ in adjustHue(w, shift: 0.3) }, gray, "1 channel: no-op")
     }
 
     func testSolarizeAndInvert() {
         let values = pixels([0, 1, 127, 128, 200, 255], channels: 1)
         var random = RandomGenerator(seed: 0)
-        XCTAssertEqual(run(values) { w, _ in RandomSolarize(threshold: 128, p: 1).apply(&w, &random) }.pixels,
+        XCTAssertEqual(runInWorkspace(values) { w, _ in RandomSolarize(threshold: 128, p: 1).apply(&w, &random) }.pixels,
                        [0, 1, 127, 127, 55, 0])
-        XCTAssertEqual(run(values) { w, _ in RandomSolarize(threshold: 128, p: 0).apply(&w, &random) }, values)
-        XCTAssertEqual(run(values) { w, _ in RandomInvert(p: 1).apply(&w, &random) }.pixels, [255, 254, 128, 127, 55, 0])
-        XCTAssertEqual(run(values) { w, _ in RandomInvert(p: 0).apply(&w, &random) }, values)
+        XCTAssertEqual(runInWorkspace(values) { w, _ in RandomSolarize(threshold: 128, p: 0).apply(&w, &random) }, values)
+        XCTAssertEqual(runInWorkspace(values) { w, _ in RandomInvert(p: 1).apply(&w, &random) }.pixels, [255, 254, 128, 127, 55, 0])
+        XCTAssertEqual(runInWorkspace(values) { w, _ in RandomInvert(p: 0).apply(&w, &random) }, values)
     }
 
     func testColorJitterDrawsAPermutationAndFactorsInRange() {
@@ -390,9 +378,9 @@ final class AugmentationOpTests: XCTestCase {
 
     func testBlurKeepsAConstantImageAndTheMean() {
         let constant = Image8(height: 12, width: 10, channels: 3, pixels: [UInt8](repeating: 201, count: 360))
-        XCTAssertEqual(run(constant) { w, ws in gaussianBlur(w, kernelSize: 7, sigma: 1.9, ws) }, constant)
+        XCTAssertEqual(runInWorkspace(constant) { w, ws in gaussianBlur(w, kernelSize: 7, sigma: 1.9, ws) }, constant)
         let image = Self.noiseImage(height: 32, width: 32, channels: 1)
-        let blurred = run(image) { w, ws in gaussianBlur(w, kernelSize: 5, sigma: 1.2, ws) }
+        let blurred = runInWorkspace(image) { w, ws in gaussianBlur(w, kernelSize: 5, sigma: 1.2, ws) }
         func mean(_ i: Image8) -> Double { Double(i.pixels.reduce(0) { $0 + Int($1) }) / Double(i.pixels.count) }
         func variance(_ i: Image8) -> Double {
             let m = mean(i)

@@ -90,3 +90,15 @@ extension ImageDataset {
     /// Every image, `[N, H, W, C]`.
     var allPixels: [UInt8] { (0..<count).flatMap { pixels(at: $0) } }
 }
+
+/// Runs `body` on a workspace copy of `image` (what a loader worker does) and returns the result.
+func runInWorkspace(_ image: Image8, _ body: (inout WorkingImage, AugmentationWorkspace) -> Void) -> Image8 {
+    let workspace = AugmentationWorkspace()
+    var working = image.pixels.withUnsafeBufferPointer {
+        workspace.begin(source: $0.baseAddress!, height: image.height, width: image.width,
+                        channels: image.channels, capacity: 1 << 16)
+    }
+    body(&working, workspace)
+    return Image8(height: working.height, width: working.width, channels: working.channels,
+                  pixels: Array(UnsafeBufferPointer(start: working.pixels, count: working.byteCount)))
+}
