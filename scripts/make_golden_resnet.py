@@ -286,7 +286,7 @@ def make_fixture(name, arch, stem, width, in_channels, height, width_px, batch, 
     }
     path = os.path.join(FIXTURES, f"{name}.safetensors")
     safetensors_io.write(path, tensors, metadata)
-    verify(path, tensors, metadata)
+    safetensors_io.verify(path, tensors, metadata)
     size = os.path.getsize(path)
     print(f"{name}: {size} bytes, {len(tensors)} tensors, loss {loss.item():.10f}, "
           f"torch float32 max rel error {f32_err:.1e} ({f32_worst})")
@@ -313,25 +313,6 @@ def float32_run(model, x32, labels):
     with torch.no_grad():
         out["logits_eval"] = model(x32)
     return out
-
-
-def verify(path, tensors, metadata):
-    """Reads the file back (own reader, and safetensors.safe_open when installed) and compares."""
-    back, meta = safetensors_io.read(path)
-    assert meta == metadata
-    assert list(back) == list(tensors)
-    for k, v in tensors.items():
-        got = safetensors_io.to_torch(back[k])
-        assert torch.equal(got, v.detach().to(torch.float32).contiguous()), k
-        assert torch.isfinite(got).all(), k
-    try:
-        from safetensors import safe_open
-    except ImportError:
-        return
-    with safe_open(path, framework="pt") as f:
-        assert f.metadata() == metadata
-        for k, v in tensors.items():
-            assert torch.equal(f.get_tensor(k), v.detach().to(torch.float32)), k
 
 
 FIXTURE_SPECS = [

@@ -19,7 +19,7 @@ import json
 import struct
 import sys
 
-__all__ = ["write", "read"]
+__all__ = ["write", "read", "verify"]
 
 
 def _flatten(value):
@@ -134,6 +134,28 @@ def to_torch(entry):
 
     shape, values = entry
     return torch.tensor(values.tolist(), dtype=torch.float32).reshape(shape)
+
+
+def verify(path, tensors, metadata):
+    """Reads a fixture back (this reader, and `safetensors.safe_open` when installed) and asserts it holds
+    exactly `tensors` (as float32, all finite) and `metadata`. Every fixture script calls it after `write`."""
+    import torch
+
+    back, meta = read(path)
+    assert meta == metadata
+    assert list(back) == list(tensors)
+    for k, v in tensors.items():
+        got = to_torch(back[k])
+        assert torch.equal(got, v.detach().to(torch.float32).contiguous()), k
+        assert torch.isfinite(got).all(), k
+    try:
+        from safetensors import safe_open
+    except ImportError:
+        return
+    with safe_open(path, framework="pt") as f:
+        assert f.metadata() == metadata
+        for k, v in tensors.items():
+            assert torch.equal(f.get_tensor(k), v.detach().to(torch.float32)), k
 
 
 def _self_test():
