@@ -12,6 +12,17 @@ SCRATCH="${DISTTRAIN_SCRATCH:-.build}"
 NVRTC_VENV="$REPO_ROOT/.venv-nvrtc"
 NVRTC_VERSION="13.5.37"
 
+# The portable bundle's size limit (issue 6: "under 60 MB in all"), checked by launch/bundle and
+# launch/test-bundle.sh: 60 MiB (62.9 MB in SI units).
+BUNDLE_LIMIT_BYTES=$((60 * 1024 * 1024))
+
+# is_glibc SONAME: true for glibc's own libraries (the C library, libm, the dynamic loader, ...),
+# which launch/bundle leaves to the machine the bundle runs on.
+is_glibc() {
+    [[ "$1" =~ ^(libc|libm|libmvec|libdl|libpthread|librt|libutil|libresolv|libanl)\.so\.[0-9]+$ ||
+        "$1" == ld-linux*.so.* ]]
+}
+
 # Our machines have the Swift 6 toolchain in /opt/swift; a fresh login shell may not have it on PATH.
 if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then
     export PATH="/opt/swift/usr/bin:$PATH"
