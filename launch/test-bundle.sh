@@ -5,9 +5,11 @@
 #
 # 1. Builds the bundle and its tarball with launch/bundle into a temporary folder.
 # 2. Checks the size limit, and that ldd resolves every library of bin/disttrain inside the bundle
-#    except glibc's; the RUNPATHs ($ORIGIN/../lib on the binary, $ORIGIN on the libraries).
-# 3. Unpacks the tarball into an empty root holding nothing else but glibc's files from this
-#    machine (libc, libm, the dynamic loader; libdl, libpthread, librt where present), and runs
+#    except glibc's and the GCC runtime's; the RUNPATHs ($ORIGIN/../lib on the binary, $ORIGIN on
+#    the libraries).
+# 3. Unpacks the tarball into an empty root holding nothing else but glibc's and the GCC runtime's
+#    files from this machine (libc, libm, the dynamic loader, libstdc++, libgcc_s; libdl,
+#    libpthread, librt where present): what every machine the bundle targets has. It runs
 #    in it, through chroot: the loader's own list of what it loads, `disttrain --help`, and a
 #    2-step SimCLR run on the synthetic dataset, which must exit 0 and leave metrics.jsonl with
 #    2 step records and checkpoints/last.safetensors.
@@ -24,9 +26,9 @@ cd "$REPO_ROOT"
 TRAIN_ARGS=(train --method simclr --dataset synthetic --width 0.125 --subset 64 --batch-size 32
     --epochs 1 --max-steps 2 --proj-hidden-dim 64 --proj-output-dim 32 --threads 1 --no-knn
     --run-dir /tmp/run)
-# glibc's libraries, the only ones the root gets from this machine (the loader comes from the
-# binary's PT_INTERP).
-GLIBC_LIBS=(libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1)
+# glibc's and the GCC runtime's libraries (is_system_library in common.sh), the only ones the root
+# gets from this machine (the loader comes from the binary's PT_INTERP).
+SYSTEM_LIBS=(libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 libstdc++.so.6 libgcc_s.so.1)
 
 fail() {
     echo "test-bundle: FAILED: $*" >&2
@@ -86,16 +88,16 @@ if grep -q 'not found' <<<"$listing"; then fail "ldd finds no file for: $(grep '
 lib_dir=$(readlink -f "$bundle/lib")
 while read -r soname arrow path _; do
     [[ "$arrow" == "=>" ]] || continue
-    if is_glibc "$soname"; then continue; fi
+    if is_system_library "$soname"; then continue; fi
     [[ "$(dirname "$(readlink -f "$path")")" == "$lib_dir" ]] ||
         fail "$soname resolves to $path, outside the bundle's lib/."
 done <<<"$listing"
-echo "    ok  every library but glibc's resolves in lib/:"
+echo "    ok  every library but glibc's and the GCC runtime's resolves in lib/:"
 sed 's/^[[:space:]]*/        /' <<<"$listing"
 
-# --- An empty root with glibc only ---------------------------------------------------------------
+# --- An empty root with glibc and libstdc++ only ------------------------------------------------
 triple="$(uname -m)-linux-gnu"
-step "Making a root with only glibc and the unpacked tarball ($root)"
+step "Making a root with only glibc, libstdc++, libgcc_s and the unpacked tarball ($root)"
 mkdir -p "$root/opt" "$root/lib/$triple" "$root/tmp" "$root/proc"
 chmod 1777 "$root/tmp"
 tar -xzf "$bundle.tar.gz" -C "$root/opt"
@@ -105,7 +107,7 @@ interpreter=$(readelf -l "$bundle/bin/disttrain" | sed -n 's/.*Requesting progra
 [[ -n "$interpreter" ]] || fail "bin/disttrain names no program interpreter."
 mkdir -p "$root$(dirname "$interpreter")"
 cp -L "$interpreter" "$root$interpreter"
-for name in "${GLIBC_LIBS[@]}"; do
+for name in "${SYSTEM_LIBS[@]}"; do
     for folder in "/lib/$triple" "/usr/lib/$triple" /lib64 /usr/lib64; do
         if [[ -f "$folder/$name" ]]; then
             cp -L "$folder/$name" "$root/lib/$triple/$name"

@@ -4,7 +4,7 @@
 # names end in "ReleaseTests"), the release build, the real-SLURM test of the batch template
 # with that binary (launch/test-slurm.sh: preemption signal, checkpoint, requeue, resume), and the
 # portable bundle's test (launch/test-bundle.sh: its own static build, then a training run in a
-# root that holds nothing but the bundle and glibc).
+# root that holds nothing but the bundle, glibc and libstdc++).
 #
 #   bash launch/test.sh
 #
