@@ -20,10 +20,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 #   slurm-wlm munge             SLURM (slurmctld, slurmd, sbatch/srun) and its authentication
 #                               daemon, for launch/slurm/ and the single-node SLURM test
 #                               (launch/test-slurm.sh); nothing is started or enabled here
+#   patchelf                    launch/bundle: gives the libraries it copies beside the binary the
+#                               RUNPATH $ORIGIN, so they find each other there
 # git and ca-certificates are not listed: there are no Swift package dependencies to fetch, and
 # Debian's default mirrors are plain http.
 PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist
-          libxml2-utils chromium slurm-wlm munge)
+          libxml2-utils chromium slurm-wlm munge patchelf)
 
 # python3-venv: `python3 -m venv` for .venv-nvrtc below (NVRTC for the kernel tests; Debian's pip
 # refuses to install into the system Python).

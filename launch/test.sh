@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: the debug suite (unit, gradient checks,
 # PyTorch golden values, mpirun tests), then the heavy release-mode tests (test classes whose
-# names end in "ReleaseTests"), the release build, and the real-SLURM test of the batch template
-# with that binary (launch/test-slurm.sh: preemption signal, checkpoint, requeue, resume).
+# names end in "ReleaseTests"), the release build, the real-SLURM test of the batch template
+# with that binary (launch/test-slurm.sh: preemption signal, checkpoint, requeue, resume), and the
+# portable bundle's test (launch/test-bundle.sh: its own static build, then a training run in a
+# root that holds nothing but the bundle, glibc and libstdc++).
 #
 #   bash launch/test.sh
 #
@@ -60,5 +62,10 @@ slurm_test=(env DISTTRAIN_BIN="$REPO_ROOT/$SCRATCH/release/disttrain" bash launc
 if [[ $(id -u) -ne 0 ]]; then slurm_test=(sudo "${slurm_test[@]}"); fi
 run_step "SLURM test" "${slurm_test[@]}"
 
+# launch/bundle's release build with the Swift runtime linked in (its own scratch folder, about
+# 75 s on 2 cores from clean, seconds when nothing changed), then the chroot test; it uses sudo
+# itself for the chroot when not root.
+run_step "bundle test" bash launch/test-bundle.sh
+
 echo
-echo "test.sh: ALL PASSED in $(elapsed) (debug suite passed; $release_note; release build ok; SLURM requeue test passed)"
+echo "test.sh: ALL PASSED in $(elapsed) (debug suite passed; $release_note; release build ok; SLURM requeue test passed; bundle test passed)"
