@@ -132,6 +132,35 @@ final class TrainingReleaseTests: XCTestCase {
         XCTAssertTrue(written.contains(#""subset":512"#), written)
     }
 
+    /// Every recipe in `configs/` is accepted by `train --config` and every option it sets reaches the
+    /// run's config.json with its value (a renamed option or a typo would stop the run or be missing).
+    /// Each runs one step on 512 images, so the files cannot rot unnoticed.
+    func testRecipeConfigFilesTrain() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: fashionMNIST), "apt-get install dataset-fashion-mnist")
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        let folder = repository.appendingPathComponent("configs/fashion-mnist-5-epochs")
+        let recipes = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".json") }.sorted()
+        XCTAssertEqual(recipes, ["byol.json", "simclr.json", "vicreg.json"])
+        for recipe in recipes {
+            let file = folder.appendingPathComponent(recipe)
+            let options = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any])
+            let run = try temporaryRunDirectory()
+            let result = try train(["--config", file.path, "--subset", "512", "--batch-size", "64", "--max-steps", "1",
+                                    "--no-knn", "--run-dir", run.path], timeout: 300)
+            XCTAssertEqual(result.status, 0, "\(recipe)\n\(result.output)")
+            let written = try XCTUnwrap(JSONSerialization.jsonObject(
+                with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any])
+            for (key, value) in options where !["subset", "batch-size"].contains(key) {
+                if let number = value as? NSNumber, !(value is String) {
+                    XCTAssertEqual((written[key] as? NSNumber)?.doubleValue, number.doubleValue, "\(recipe): option \(key)")
+                } else {
+                    XCTAssertEqual(written[key] as? String, value as? String, "\(recipe): option \(key)")
+                }
+            }
+        }
+    }
+
     func testBadOptionsGiveClearErrors() throws {
         let missing = try train(["--data-dir", "/nonexistent/fmnist", "--epochs", "1"], timeout: 60)
         XCTAssertNotEqual(missing.status, 0)
