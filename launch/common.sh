@@ -27,6 +27,12 @@ is_system_library() {
         "$1" == ld-linux*.so.* || "$1" == libstdc++.so.6 || "$1" == libgcc_s.so.1 ]]
 }
 
+# bundle_size FOLDER: total bytes of the files in it (launch/bundle, launch/test-bundle.sh).
+bundle_size() { find "$1" -type f -printf '%s\n' | awk '{ total += $1 } END { print total + 0 }'; }
+
+# elf_runpath FILE: FILE's DT_RUNPATH as written ($ORIGIN unexpanded), empty when it has none.
+elf_runpath() { readelf -d "$1" | sed -n 's/.*(RUNPATH).*\[\(.*\)\]$/\1/p'; }
+
 # Our machines have the Swift 6 toolchain in /opt/swift; a fresh login shell may not have it on PATH.
 if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then
     export PATH="/opt/swift/usr/bin:$PATH"

@@ -71,15 +71,14 @@ bash launch/bundle --output "$bundle" --tar || fail "launch/bundle failed (its m
 
 # --- The bundle on this machine ------------------------------------------------------------------
 step "Checking the bundle's size, RUNPATHs and what ldd resolves"
-total=$(find "$bundle" -type f -printf '%s\n' | awk '{ total += $1 } END { print total + 0 }')
+total=$(bundle_size "$bundle")
 ((total <= BUNDLE_LIMIT_BYTES)) || fail "the bundle is $total bytes, over $BUNDLE_LIMIT_BYTES (BUNDLE_LIMIT_BYTES in common.sh)."
 echo "    ok  $total bytes <= $BUNDLE_LIMIT_BYTES"
 
-runpath() { readelf -d "$1" | sed -n 's/.*(RUNPATH).*\[\(.*\)\]$/\1/p'; }
-[[ ":$(runpath "$bundle/bin/disttrain"):" == *':$ORIGIN/../lib:'* ]] ||
-    fail "bin/disttrain's RUNPATH is '$(runpath "$bundle/bin/disttrain")', without \$ORIGIN/../lib."
+[[ ":$(elf_runpath "$bundle/bin/disttrain"):" == *':$ORIGIN/../lib:'* ]] ||
+    fail "bin/disttrain's RUNPATH is '$(elf_runpath "$bundle/bin/disttrain")', without \$ORIGIN/../lib."
 for lib in "$bundle"/lib/*; do
-    [[ "$(runpath "$lib")" == '$ORIGIN' ]] || fail "lib/$(basename "$lib") has RUNPATH '$(runpath "$lib")', expected \$ORIGIN."
+    [[ "$(elf_runpath "$lib")" == '$ORIGIN' ]] || fail "lib/$(basename "$lib") has RUNPATH '$(elf_runpath "$lib")', expected \$ORIGIN."
 done
 echo "    ok  RUNPATH \$ORIGIN/../lib on bin/disttrain, \$ORIGIN on all $(ls "$bundle/lib" | wc -l) libraries"
 
