@@ -51,12 +51,4 @@ final class FineTuneModel {
         if !frozenEncoder { _ = encoder.backward(gradFeatures) }
         return (loss, scored.correct, scored.scored)
     }
-
-    /// Logits `[B, K]` in evaluation mode (running BN statistics); the mode is restored afterwards.
-    func evaluationLogits(_ images: Tensor) -> Tensor {
-        let wasTraining = mode.training
-        mode.training = false
-        defer { mode.training = wasTraining }
-        return head.forward(encoder.forward(images))
-    }
 }

@@ -140,19 +140,12 @@ final class FineTuner {
         return epochs
     }
 
-    /// MedMNIST's metrics of the model's evaluation-mode predictions on every image of `dataset`.
+    /// MedMNIST's metrics of the model's evaluation-mode predictions on every image of `dataset`: the
+    /// encoder's features as `eval` extracts them (running BN statistics), then the head on all rows.
     func evaluate(_ dataset: ImageDataset, normalization: Normalization, batchSize: Int = 256) throws -> ClassificationMetrics {
-        let assembler = try BatchAssembler(dataset: dataset, normalization: normalization)
-        var logits: [Float] = [], labels: [Int32] = []
-        logits.reserveCapacity(dataset.count * dataset.classCount)
-        var start = 0
-        while start < dataset.count {
-            let count = min(batchSize, dataset.count - start)
-            let batch = backend.zeros([count, dataset.height, dataset.width, dataset.channels])
-            labels += assembler.assemble(indices: Array(start..<(start + count)), epoch: 0, into: batch)
-            logits += model.evaluationLogits(batch).array
-            start += count
-        }
+        let (features, labels) = try extractFeatures(encoder: model.encoder, mode: model.mode, dataset: dataset,
+                                                     normalization: normalization, batchSize: batchSize, backend: backend)
+        let logits = model.head.forward(features).array
         return ClassificationMetrics(task: ClassificationTask(classCount: dataset.classCount, labelsPerSample: dataset.labelsPerSample),
                                      logits: logits, labels: labels, classCount: dataset.classCount)
     }
