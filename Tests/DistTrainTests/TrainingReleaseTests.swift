@@ -171,6 +171,12 @@ final class TrainingReleaseTests: XCTestCase {
         let unknown = try train(["--epoch", "3"], timeout: 60)
         XCTAssertEqual(unknown.status, 2)
         XCTAssertTrue(unknown.standardError.contains("unknown option --epoch"), unknown.output)
+        let predictor = try train(["--method", "simclr", "--pred-lr-scale", "10"], timeout: 60)
+        XCTAssertEqual(predictor.status, 2)
+        XCTAssertTrue(predictor.standardError.contains("--pred-lr-scale applies to BYOL's predictor"), predictor.output)
+        let negative = try train(["--method", "byol", "--pred-lr-scale", "-1"], timeout: 60)
+        XCTAssertEqual(negative.status, 2)
+        XCTAssertTrue(negative.standardError.contains("--pred-lr-scale must be a positive number"), negative.output)
     }
 
     // MARK: Helpers

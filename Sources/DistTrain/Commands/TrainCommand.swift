@@ -44,6 +44,7 @@ struct TrainCommand: Command {
         .value("proj-hidden-dim", "projector hidden width (default: per method)"),
         .value("proj-output-dim", "projector output width (default: per method)"),
         .value("pred-hidden-dim", "BYOL: predictor hidden width (default 4096)"),
+        .value("pred-lr-scale", default: "1", "BYOL: the predictor's learning rate over the schedule's (Tian et al. 2021: a faster predictor)"),
         .flag("no-probe", "do not train the online linear probe"),
         .value("probe-dataset", "a second labelled dataset for the online probe (default: the training set's labels)"),
         .value("probe-data-dir", "folder of --probe-dataset's files"),
@@ -137,6 +138,13 @@ struct TrainCommand: Command {
         o.projectorHiddenDimension = try parsed.int("proj-hidden-dim")
         o.projectorOutputDimension = try parsed.int("proj-output-dim")
         o.predictorHiddenDimension = try parsed.int("pred-hidden-dim")
+        o.predictorLearningRateScale = try parsed.double("pred-lr-scale")!
+        guard o.predictorLearningRateScale > 0, o.predictorLearningRateScale.isFinite else {
+            throw UsageError("--pred-lr-scale must be a positive number, got \(o.predictorLearningRateScale)")
+        }
+        guard o.predictorLearningRateScale == 1 || o.method == "byol" else {
+            throw UsageError("--pred-lr-scale applies to BYOL's predictor; --method \(o.method) has none")
+        }
         o.probe = !parsed.has("no-probe")
         o.probeDataset = parsed.string("probe-dataset")
         o.probeDataDirectory = parsed.string("probe-data-dir")

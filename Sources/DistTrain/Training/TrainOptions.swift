@@ -52,6 +52,8 @@ struct TrainOptions {
     var projectorHiddenDimension: Int?
     var projectorOutputDimension: Int?
     var predictorHiddenDimension: Int?
+    /// BYOL: the predictor's learning rate as a multiple of the scheduled one.
+    var predictorLearningRateScale = 1.0
     var tauBase = 0.99
     var vicregWeights = (invariance: 25.0, variance: 25.0, covariance: 1.0)
     // Distributed training (ignored by a single process).
@@ -101,7 +103,7 @@ struct TrainOptions {
             ("width", .number(width)), ("threads", .integer(threads)), ("seed", .integer(Int(seed))),
             ("probe-lr", .number(probeLearningRate)), ("workers", .integer(workers)),
             ("crop-padding", .integer(randomCropPadding)), ("temperature", .number(temperature)),
-            ("tau-base", .number(tauBase)),
+            ("tau-base", .number(tauBase)), ("pred-lr-scale", .number(predictorLearningRateScale)),
         ]
         if let augment { fields.append(("augment", .string(augment))) }
         fields.append(("normalize", .string(normalize)))

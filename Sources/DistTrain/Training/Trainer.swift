@@ -506,14 +506,18 @@ func makeMethod(_ options: TrainOptions, encoder: ResNetConfig, classCount: Int,
 /// The optimiser named by `--optimizer`.
 func makeOptimizer(_ options: TrainOptions, store: ParameterStore, backend: any Backend) throws -> any Optimizer {
     let lr = Float(options.learningRate), wd = Float(options.weightDecay)
+    let multipliers = options.predictorLearningRateScale == 1 ? LearningRateMultipliers.none
+        : LearningRateMultipliers([("predictor.", Float(options.predictorLearningRateScale))])
     switch options.optimizer {
     case "sgd":
-        return SGD(store: store, backend: backend, learningRate: lr, momentum: Float(options.momentum), weightDecay: wd)
+        return SGD(store: store, backend: backend, learningRate: lr, momentum: Float(options.momentum), weightDecay: wd,
+                   multipliers: multipliers)
     case "lars":
         return LARS(store: store, backend: backend, learningRate: lr, momentum: Float(options.momentum), weightDecay: wd,
-                    trustCoefficient: Float(options.lars.eta), clipLearningRate: options.lars.clipLR)
+                    trustCoefficient: Float(options.lars.eta), clipLearningRate: options.lars.clipLR,
+                    multipliers: multipliers)
     case "adamw":
-        return AdamW(store: store, backend: backend, learningRate: lr, weightDecay: wd)
+        return AdamW(store: store, backend: backend, learningRate: lr, weightDecay: wd, multipliers: multipliers)
     default:
         throw UsageError("unknown --optimizer '\(options.optimizer)'; choose one of \(TrainCommand.optimizers.joined(separator: ", "))")
     }

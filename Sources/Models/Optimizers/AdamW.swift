@@ -29,27 +29,20 @@ public final class AdamW: Optimizer {
     let backend: any Backend
     /// First and second moment estimates, same layout as the flat parameters.
     public let firstMoment, secondMoment: Tensor
-    /// Contiguous ranges of the flat buffer with their weight decay (one range without the exclusion).
-    let groups: [(range: Range<Int>, weightDecay: Float)]
+    /// Contiguous ranges of the flat buffer with their learning-rate multiplier and weight decay (one range
+    /// without the exclusion and multipliers).
+    let groups: [(range: Range<Int>, multiplier: Float, key: Float)]
 
     public init(store: ParameterStore, backend: any Backend, learningRate: Float = 1e-3, beta1: Double = 0.9,
                 beta2: Double = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 1e-2,
-                excludeBiasAndNormFromWeightDecay: Bool = false) {
+                excludeBiasAndNormFromWeightDecay: Bool = false, multipliers: LearningRateMultipliers = .none) {
         self.store = store; self.backend = backend
         self.learningRate = learningRate; self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon
         self.weightDecay = weightDecay; self.excludeBiasAndNormFromWeightDecay = excludeBiasAndNormFromWeightDecay
         firstMoment = backend.zeros([store.count]); secondMoment = backend.zeros([store.count])
-        var groups: [(range: Range<Int>, weightDecay: Float)] = []
-        for info in store.parameters {
-            let decay = excludeBiasAndNormFromWeightDecay && info.role != .weight ? 0 : weightDecay
-            let range = info.offset..<(info.offset + info.count)
-            if let last = groups.last, last.weightDecay == decay, last.range.upperBound == range.lowerBound {
-                groups[groups.count - 1].range = last.range.lowerBound..<range.upperBound
-            } else {
-                groups.append((range, decay))
-            }
+        groups = multipliers.ranges(of: store) { info in
+            excludeBiasAndNormFromWeightDecay && info.role != .weight ? 0 : weightDecay
         }
-        self.groups = groups
     }
 
     /// One update from the gradients currently in the store.
@@ -61,8 +54,8 @@ public final class AdamW: Optimizer {
             }
             backend.adamwStep(parameters: view(store.values), gradients: view(store.gradients),
                               firstMoment: view(firstMoment), secondMoment: view(secondMoment),
-                              learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
-                              weightDecay: group.weightDecay, step: stepCount)
+                              learningRate: learningRate * group.multiplier, beta1: beta1, beta2: beta2,
+                              epsilon: epsilon, weightDecay: group.key, step: stepCount)
         }
     }
 }

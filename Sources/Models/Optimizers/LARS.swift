@@ -26,6 +26,7 @@ public final class LARS: Optimizer {
     public let clipLearningRate: Bool
     public let excludeBiasAndNorm: Bool
     public let epsilon: Float
+    public let multipliers: LearningRateMultipliers
     let store: ParameterStore
     let backend: any Backend
     /// Momentum buffer, same layout as the flat parameters (a checkpoint saves it).
@@ -33,11 +34,11 @@ public final class LARS: Optimizer {
 
     public init(store: ParameterStore, backend: any Backend, learningRate: Float, momentum: Float = 0.9,
                 weightDecay: Float = 0, trustCoefficient: Float = 0.02, clipLearningRate: Bool = true,
-                excludeBiasAndNorm: Bool = true, epsilon: Float = 1e-8) {
+                excludeBiasAndNorm: Bool = true, epsilon: Float = 1e-8, multipliers: LearningRateMultipliers = .none) {
         self.store = store; self.backend = backend
         self.learningRate = learningRate; self.momentum = momentum; self.weightDecay = weightDecay
         self.trustCoefficient = trustCoefficient; self.clipLearningRate = clipLearningRate
-        self.excludeBiasAndNorm = excludeBiasAndNorm; self.epsilon = epsilon
+        self.excludeBiasAndNorm = excludeBiasAndNorm; self.epsilon = epsilon; self.multipliers = multipliers
         velocity = backend.zeros([store.count])
     }
 
@@ -51,18 +52,22 @@ public final class LARS: Optimizer {
         let pNorm = backend.sumOfSquares(p).squareRoot(), gNorm = backend.sumOfSquares(g).squareRoot()
         guard pNorm != 0 && gNorm != 0 else { return (1, 0) }
         var ratio = Double(trustCoefficient) * pNorm / (gNorm + pNorm * Double(weightDecay) + Double(epsilon))
-        if clipLearningRate { ratio = min(ratio / Double(learningRate), 1) }
+        if clipLearningRate { ratio = min(ratio / Double(learningRate(for: info)), 1) }
         return (Float(ratio), weightDecay)
     }
 
-    /// One update from the gradients currently in the store.
+    /// The tensor's learning rate: the scheduled one times its multiplier (solo-learn's LARS clips with its
+    /// parameter group's own rate, which is this).
+    public func learningRate(for info: ParameterInfo) -> Float { learningRate * multipliers.multiplier(for: info.name) }
+
     public var stateTensors: [(name: String, tensor: Tensor)] { [("momentum", velocity)] }
 
+    /// One update from the gradients currently in the store.
     public func step() {
         for info in store.parameters {
             let (ratio, decay) = scaling(for: info)
             backend.larsStep(parameters: view(store.values, info), gradients: view(store.gradients, info),
-                             momentumBuffer: view(velocity, info), learningRate: learningRate, momentum: momentum,
+                             momentumBuffer: view(velocity, info), learningRate: learningRate(for: info), momentum: momentum,
                              weightDecay: decay, trustRatio: ratio)
         }
     }
