@@ -21,3 +21,19 @@ extern "C" __global__ void relu_backward_bf16(const bf16* y, const bf16* dy, bf1
     relu_backward(y, dy, dx, n);
 }
 """#, kernels: ["relu_forward_f32", "relu_forward_bf16", "relu_backward_f32", "relu_backward_bf16"])
+
+/// How the backend launches the activation family (addresses are device pointers).
+public enum ActivationLaunch {
+    public static func reluForward(input: UInt64, output: UInt64, count: Int, type: ActivationType) -> KernelLaunch {
+        let shape = LaunchShape.elementwise(count)
+        return KernelLaunch(type.entry("relu_forward"), grid: shape.grid, block: shape.block,
+                            [.address(input), .address(output), .long(count)])
+    }
+
+    public static func reluBackward(output: UInt64, gradOutput: UInt64, gradInput: UInt64, count: Int,
+                                    type: ActivationType) -> KernelLaunch {
+        let shape = LaunchShape.elementwise(count)
+        return KernelLaunch(type.entry("relu_backward"), grid: shape.grid, block: shape.block,
+                            [.address(output), .address(gradOutput), .address(gradInput), .long(count)])
+    }
+}

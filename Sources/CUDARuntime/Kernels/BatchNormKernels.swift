@@ -184,3 +184,80 @@ extern "C" __global__ void bn_update_running(const float* mean, const float* var
                "bn_forward_f32", "bn_forward_bf16", "bn_relu_forward_f32", "bn_relu_forward_bf16",
                "bn_backward_partial_sums_f32", "bn_backward_partial_sums_bf16", "bn_sum_partials",
                "bn_backward_input_f32", "bn_backward_input_bf16", "bn_update_running"])
+
+/// How the backend launches the batch-norm family on `[rows, channels]` activations (addresses are device
+/// pointers; `scratch` holds `scratchCount` floats of level-1 partial sums).
+public enum BatchNormLaunch {
+    /// Rows one level-1 block sums (each of its 8 row-threads walks 32 of them).
+    public static let rowsPerBlock = 256
+    static let channelsPerBlock = 32, rowThreads = 8
+
+    static func chunks(_ rows: Int) -> Int { max((rows + rowsPerBlock - 1) / rowsPerBlock, 1) }
+
+    /// Floats of scratch the two-level sums need.
+    public static func scratchCount(rows: Int, channels: Int) -> Int { chunks(rows) * 2 * channels }
+
+    static func levelOne(_ kernel: String, channels: Int, rows: Int, _ arguments: [KernelArgument]) -> KernelLaunch {
+        KernelLaunch(kernel, grid: LaunchDimensions((channels + channelsPerBlock - 1) / channelsPerBlock, chunks(rows)),
+                     block: LaunchDimensions(channelsPerBlock, rowThreads), arguments)
+    }
+
+    /// Per-channel mean and biased variance (the Backend's `batchNormStatistics`).
+    public static func statistics(input: UInt64, rows: Int, channels: Int, scratch: UInt64, mean: UInt64,
+                                  variance: UInt64, type: ActivationType) -> [KernelLaunch] {
+        let perChannel = LaunchShape.perIndex(channels)
+        return [
+            levelOne(type.entry("bn_partial_sums"), channels: channels, rows: rows,
+                     [.address(input), .long(rows), .int(channels), .int(rowsPerBlock), .address(scratch)]),
+            KernelLaunch(type.entry("bn_moments"), grid: perChannel.grid, block: perChannel.block,
+                         [.address(scratch), .int(chunks(rows)), .address(input), .long(rows), .int(channels),
+                          .address(mean), .address(variance)]),
+        ]
+    }
+
+    /// `y = x̂·weight + bias`, and `max(y, 0)` when `relu` (BN + ReLU fused).
+    public static func forward(input: UInt64, mean: UInt64, variance: UInt64, weight: UInt64, bias: UInt64,
+                               epsilon: Float, output: UInt64, rows: Int, channels: Int, relu: Bool,
+                               type: ActivationType) -> KernelLaunch {
+        let shape = LaunchShape.elementwise(rows * channels)
+        return KernelLaunch(type.entry(relu ? "bn_relu_forward" : "bn_forward"), grid: shape.grid, block: shape.block,
+                            [.address(input), .address(mean), .address(variance), .address(weight), .address(bias),
+                             .float32(epsilon), .address(output), .long(rows * channels), .int(channels)])
+    }
+
+    /// Per-channel `Σ dy` and `Σ dy·x̂` (the Backend's `batchNormBackwardReduce`).
+    public static func backwardReduce(gradOutput: UInt64, input: UInt64, mean: UInt64, variance: UInt64,
+                                      epsilon: Float, rows: Int, channels: Int, scratch: UInt64, sumGradient: UInt64,
+                                      sumGradientNormalized: UInt64, type: ActivationType) -> [KernelLaunch] {
+        let perChannel = LaunchShape.perIndex(channels)
+        return [
+            levelOne(type.entry("bn_backward_partial_sums"), channels: channels, rows: rows,
+                     [.address(gradOutput), .address(input), .address(mean), .address(variance), .float32(epsilon),
+                      .long(rows), .int(channels), .int(rowsPerBlock), .address(scratch)]),
+            KernelLaunch("bn_sum_partials", grid: perChannel.grid, block: perChannel.block,
+                         [.address(scratch), .int(chunks(rows)), .int(channels), .address(sumGradient),
+                          .address(sumGradientNormalized)]),
+        ]
+    }
+
+    /// `dx` from the two sums over `count` rows (all ranks' rows under SyncBN).
+    public static func backwardInput(gradOutput: UInt64, input: UInt64, mean: UInt64, variance: UInt64,
+                                     weight: UInt64, epsilon: Float, sumGradient: UInt64, sumGradientNormalized: UInt64,
+                                     count: Int, gradInput: UInt64, rows: Int, channels: Int,
+                                     type: ActivationType) -> KernelLaunch {
+        let shape = LaunchShape.elementwise(rows * channels)
+        return KernelLaunch(type.entry("bn_backward_input"), grid: shape.grid, block: shape.block,
+                            [.address(gradOutput), .address(input), .address(mean), .address(variance),
+                             .address(weight), .float32(epsilon), .address(sumGradient),
+                             .address(sumGradientNormalized), .long(count), .address(gradInput),
+                             .long(rows * channels), .int(channels)])
+    }
+
+    public static func updateRunning(mean: UInt64, variance: UInt64, count: Int, momentum: Float, runningMean: UInt64,
+                                     runningVariance: UInt64, channels: Int) -> KernelLaunch {
+        let shape = LaunchShape.perIndex(channels)
+        return KernelLaunch("bn_update_running", grid: shape.grid, block: shape.block,
+                            [.address(mean), .address(variance), .long(count), .float32(momentum),
+                             .address(runningMean), .address(runningVariance), .int(channels)])
+    }
+}

@@ -1,3 +1,5 @@
+import Engine
+
 /// im2col for NHWC convolution with OHWI weights, as the CPU backend lays it out (see `ConvGeometry`):
 ///
 ///     im2col_T(x [N, H, W, C], col [M, K], N, H, W, C, KH, KW, stride, padding, OH, OW)
@@ -29,3 +31,15 @@ template <typename T> __device__ void im2col(const T* x, T* col, int N, int H, i
 extern "C" __global__ void im2col_f32(IM2COL_ARGS(float)) { im2col(x, col, N, H, W, C, KH, KW, stride, padding, OH, OW); }
 extern "C" __global__ void im2col_bf16(IM2COL_ARGS(bf16)) { im2col(x, col, N, H, W, C, KH, KW, stride, padding, OH, OW); }
 """#, kernels: ["im2col_f32", "im2col_bf16"])
+
+/// How the backend launches the im2col family (addresses are device pointers; `columns` holds
+/// `geometry.outputPixels × geometry.patchSize` elements).
+public enum Im2colLaunch {
+    public static func im2col(input: UInt64, columns: UInt64, geometry g: ConvGeometry, type: ActivationType) -> KernelLaunch {
+        let shape = LaunchShape.elementwise(g.outputPixels * g.patchSize)
+        return KernelLaunch(type.entry("im2col"), grid: shape.grid, block: shape.block,
+                            [.address(input), .address(columns), .int(g.batch), .int(g.height), .int(g.width),
+                             .int(g.inChannels), .int(g.kernelHeight), .int(g.kernelWidth), .int(g.stride),
+                             .int(g.padding), .int(g.outHeight), .int(g.outWidth)])
+    }
+}

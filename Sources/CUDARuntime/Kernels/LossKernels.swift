@@ -31,3 +31,15 @@ extern "C" __global__ void softmax_cross_entropy(const float* logits, const int*
     if (threadIdx.x == 0) losses[b] = logf(sum) + m - z[label];
 }
 """#, kernels: ["softmax_cross_entropy"])
+
+/// How the backend launches the loss family (addresses are device pointers).
+public enum LossLaunch {
+    /// One block per row, 32·k threads covering the classes (at most 256).
+    public static func softmaxCrossEntropy(logits: UInt64, labels: UInt64, losses: UInt64, gradLogits: UInt64,
+                                           rows: Int, classes: Int, gradScale: Float) -> KernelLaunch {
+        let threads = min(max((classes + 31) / 32 * 32, 32), 256)
+        return KernelLaunch("softmax_cross_entropy", grid: LaunchDimensions(rows), block: LaunchDimensions(threads),
+                            [.address(logits), .address(labels), .address(losses), .address(gradLogits),
+                             .int(classes), .float32(gradScale)])
+    }
+}

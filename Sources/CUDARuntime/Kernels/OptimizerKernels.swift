@@ -58,3 +58,39 @@ extern "C" __global__ void ema_update(float* target, const float* online, long n
     GRID_STRIDE_LOOP(i, n) target[i] = tau * target[i] + (1.0f - tau) * online[i];
 }
 """#, kernels: ["sgd_momentum_step", "lars_squared_norms", "lars_step", "ema_update"])
+
+/// How the backend launches the optimiser family over flat fp32 buffers (addresses are device pointers).
+public enum OptimizerLaunch {
+    public static func sgd(parameters: UInt64, gradients: UInt64, momentumBuffer: UInt64, count: Int,
+                           learningRate: Float, momentum: Float, weightDecay: Float, nesterov: Bool) -> KernelLaunch {
+        let shape = LaunchShape.elementwise(count)
+        return KernelLaunch("sgd_momentum_step", grid: shape.grid, block: shape.block,
+                            [.address(parameters), .address(gradients), .address(momentumBuffer), .long(count),
+                             .float32(learningRate), .float32(momentum), .float32(weightDecay), .flag(nesterov)])
+    }
+
+    /// LARS over `tensorCount` tensors: `offsets` holds `tensorCount + 1` longs (tensor s is elements
+    /// `offsets[s] ..< offsets[s+1]`), `adapted` one int per tensor, `norms` 2 doubles per tensor (scratch);
+    /// `largestTensor` sizes the step's grid.
+    public static func lars(parameters: UInt64, gradients: UInt64, momentumBuffer: UInt64, offsets: UInt64,
+                            adapted: UInt64, norms: UInt64, tensorCount: Int, largestTensor: Int, learningRate: Float,
+                            momentum: Float, weightDecay: Float, trustCoefficient: Float, epsilon: Float,
+                            clipLearningRate: Bool) -> [KernelLaunch] {
+        let chunks = min(max((largestTensor + 255) / 256, 1), 1024)
+        return [
+            KernelLaunch("lars_squared_norms", grid: LaunchDimensions(tensorCount), block: LaunchDimensions(256),
+                         [.address(parameters), .address(gradients), .address(offsets), .address(norms)]),
+            KernelLaunch("lars_step", grid: LaunchDimensions(chunks, tensorCount), block: LaunchDimensions(256),
+                         [.address(parameters), .address(gradients), .address(momentumBuffer), .address(offsets),
+                          .address(adapted), .address(norms), .float32(learningRate), .float32(momentum),
+                          .float32(weightDecay), .float32(trustCoefficient), .float32(epsilon),
+                          .flag(clipLearningRate)]),
+        ]
+    }
+
+    public static func ema(target: UInt64, online: UInt64, count: Int, tau: Float) -> KernelLaunch {
+        let shape = LaunchShape.elementwise(count)
+        return KernelLaunch("ema_update", grid: shape.grid, block: shape.block,
+                            [.address(target), .address(online), .long(count), .float32(tau)])
+    }
+}
