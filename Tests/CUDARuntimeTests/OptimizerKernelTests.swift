@@ -79,4 +79,27 @@ final class OptimizerKernelTests: XCTestCase {
         XCTAssertLessThan(EmulatedKernels.relativeError(targets.floats(), expected), 1e-6)
         XCTAssertEqual(onlines.floats(), online, "the online parameters are read only")
     }
+
+    func testAdamWMatchesTheCPUOverThreeSteps() throws {
+        let emulator = try KernelEmulator.of(optimizerKernels)
+        let n = 1000
+        let start = EmulatedKernels.values(n, seed: 63)
+        let p = Tensor(shape: [n], values: start), m = Tensor(zeros: [n]), v = Tensor(zeros: [n])
+        let ps = GuardedBuffer("p", floats: start), ms = GuardedBuffer("m", bytes: n * 4), vs = GuardedBuffer("v", bytes: n * 4)
+        ms.pointer.initializeMemory(as: Float.self, repeating: 0, count: n)
+        vs.pointer.initializeMemory(as: Float.self, repeating: 0, count: n)
+        for step in 1...3 {
+            let g = EmulatedKernels.values(n, seed: 64 + UInt64(step), -0.1, 0.1)
+            cpu.adamwStep(parameters: p, gradients: Tensor(shape: [n], values: g), firstMoment: m, secondMoment: v,
+                          learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.05, step: step)
+            let gs = GuardedBuffer("g", floats: g)
+            try EmulatedKernels.run(emulator, [OptimizerLaunch.adamw(
+                parameters: ps.address, gradients: gs.address, firstMoment: ms.address, secondMoment: vs.address, count: n,
+                learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.05, step: step)],
+                buffers: [ps, gs, ms, vs])
+        }
+        XCTAssertLessThan(EmulatedKernels.relativeError(ps.floats(), p.array), 1e-6, "parameters")
+        XCTAssertLessThan(EmulatedKernels.relativeError(ms.floats(), m.array), 1e-6, "first moment")
+        XCTAssertLessThan(EmulatedKernels.relativeError(vs.floats(), v.array), 1e-6, "second moment")
+    }
 }

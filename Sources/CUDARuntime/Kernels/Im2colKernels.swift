@@ -10,6 +10,13 @@ import Engine
 ///
 /// One thread per element of `col` (grid-stride): neighbouring threads read neighbouring channels and
 /// write neighbouring columns, so both sides are coalesced.
+///
+///     col2im_T(col [M, K], dx [N, H, W, C], same sizes)      the adjoint, for the data gradient:
+///         dx[n, ih, iw, c] = Σ over (kh, kw) with oh = (ih + padding − kh)/stride and ow likewise whole
+///         and inside the output, of col[(n·OH + oh)·OW + ow, (kh·KW + kw)·C + c]; dx is overwritten
+///
+/// col2im gathers (one thread per input element, fp32 sum) instead of scattering with atomics, so it is
+/// deterministic and needs no bf16 atomics.
 let im2colKernels = KernelSource.family("im2col", #"""
 template <typename T> __device__ void im2col(const T* x, T* col, int N, int H, int W, int C, int KH, int KW,
                                              int stride, int padding, int OH, int OW) {
@@ -28,18 +35,57 @@ template <typename T> __device__ void im2col(const T* x, T* col, int N, int H, i
 
 #define IM2COL_ARGS(T) const T* x, T* col, int N, int H, int W, int C, int KH, int KW, int stride, int padding, \
                        int OH, int OW
+template <typename T> __device__ void col2im(const T* col, T* dx, int N, int H, int W, int C, int KH, int KW,
+                                             int stride, int padding, int OH, int OW) {
+    const long K = (long)KH * KW * C;
+    GRID_STRIDE_LOOP(i, (long)N * H * W * C) {
+        const int c = (int)(i % C), iw = (int)((i / C) % W), ih = (int)((i / ((long)C * W)) % H);
+        const int n = (int)(i / ((long)C * W * H));
+        float sum = 0.0f;
+        for (int kh = 0; kh < KH; kh++) {
+            const int oh_stride = ih + padding - kh;
+            if (oh_stride < 0 || oh_stride % stride != 0 || oh_stride / stride >= OH) continue;
+            for (int kw = 0; kw < KW; kw++) {
+                const int ow_stride = iw + padding - kw;
+                if (ow_stride < 0 || ow_stride % stride != 0 || ow_stride / stride >= OW) continue;
+                const long m = ((long)n * OH + oh_stride / stride) * OW + ow_stride / stride;
+                sum += to_float(col[m * K + ((long)kh * KW + kw) * C + c]);
+            }
+        }
+        dx[i] = from_float<T>(sum);
+    }
+}
+
 extern "C" __global__ void im2col_f32(IM2COL_ARGS(float)) { im2col(x, col, N, H, W, C, KH, KW, stride, padding, OH, OW); }
 extern "C" __global__ void im2col_bf16(IM2COL_ARGS(bf16)) { im2col(x, col, N, H, W, C, KH, KW, stride, padding, OH, OW); }
-"""#, kernels: ["im2col_f32", "im2col_bf16"])
+extern "C" __global__ void col2im_f32(const float* col, float* dx, int N, int H, int W, int C, int KH, int KW,
+                                      int stride, int padding, int OH, int OW) {
+    col2im(col, dx, N, H, W, C, KH, KW, stride, padding, OH, OW);
+}
+extern "C" __global__ void col2im_bf16(const bf16* col, bf16* dx, int N, int H, int W, int C, int KH, int KW,
+                                       int stride, int padding, int OH, int OW) {
+    col2im(col, dx, N, H, W, C, KH, KW, stride, padding, OH, OW);
+}
+"""#, kernels: ["im2col_f32", "im2col_bf16", "col2im_f32", "col2im_bf16"])
 
 /// How the backend launches the im2col family (addresses are device pointers; `columns` holds
 /// `geometry.outputPixels × geometry.patchSize` elements).
 public enum Im2colLaunch {
+    static func sizes(_ g: ConvGeometry) -> [KernelArgument] {
+        [.int(g.batch), .int(g.height), .int(g.width), .int(g.inChannels), .int(g.kernelHeight), .int(g.kernelWidth),
+         .int(g.stride), .int(g.padding), .int(g.outHeight), .int(g.outWidth)]
+    }
+
     public static func im2col(input: UInt64, columns: UInt64, geometry g: ConvGeometry, type: ActivationType) -> KernelLaunch {
         let shape = LaunchShape.elementwise(g.outputPixels * g.patchSize)
         return KernelLaunch(type.entry("im2col"), grid: shape.grid, block: shape.block,
-                            [.address(input), .address(columns), .int(g.batch), .int(g.height), .int(g.width),
-                             .int(g.inChannels), .int(g.kernelHeight), .int(g.kernelWidth), .int(g.stride),
-                             .int(g.padding), .int(g.outHeight), .int(g.outWidth)])
+                            [.address(input), .address(columns)] + sizes(g))
+    }
+
+    /// The data gradient from the column gradient `dcol = dy · W` (`[outputPixels, patchSize]`).
+    public static func col2im(columns: UInt64, gradInput: UInt64, geometry g: ConvGeometry, type: ActivationType) -> KernelLaunch {
+        let shape = LaunchShape.elementwise(g.inputShape.reduce(1, *))
+        return KernelLaunch(type.entry("col2im"), grid: shape.grid, block: shape.block,
+                            [.address(columns), .address(gradInput)] + sizes(g))
     }
 }

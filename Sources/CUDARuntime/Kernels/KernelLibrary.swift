@@ -2,6 +2,7 @@
 /// architecture). CI compiles each of them for sm_80 and sm_90 (`KernelCompileTests`).
 public enum KernelLibrary {
     public static let all: [KernelSource] = [
-        activationKernels, batchNormKernels, optimizerKernels, lossKernels, im2colKernels,
+        activationKernels, batchNormKernels, optimizerKernels, lossKernels, im2colKernels, elementwiseKernels,
+        poolingKernels,
     ]
 }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Optimiser updates over the flat parameter, gradient and momentum buffers (fp32 master weights).
 ///
 ///     sgd_momentum_step(p, g, v, n, lr, momentum, wd, nesterov)   PyTorch SGD, as the CPU backend:
@@ -8,6 +12,9 @@
 ///         r = η‖p‖/(‖g‖ + wd‖p‖ + ε), min(r/lr, 1) when clip; d = r·(g + wd·p); a tensor not adapted
 ///         (bias, BN) or with a zero norm gets r = 1 and no decay; then v = momentum·v + d; p −= lr·v
 ///     ema_update(target, online, n, tau)           target = τ·target + (1 − τ)·online (BYOL, MoCo)
+///     adamw_step(p, g, m, v, n, decay, gain1, keep2, gain2, step_size, inverse_correction2, eps)
+///         PyTorch's AdamW as the CPU backend, with the step's constants formed on the host in double:
+///         p *= decay; m += gain1·(g − m); v = keep2·v + gain2·g²; p −= step_size·m/(sqrt(v)·inverse_correction2 + eps)
 ///
 /// `lars_squared_norms` launches with grid (tensor count), block 256; `lars_step` with grid
 /// (chunks, tensor count), so each block knows its tensor without a search.
@@ -57,7 +64,17 @@ extern "C" __global__ void lars_step(float* p, const float* g, float* v, const l
 extern "C" __global__ void ema_update(float* target, const float* online, long n, float tau) {
     GRID_STRIDE_LOOP(i, n) target[i] = tau * target[i] + (1.0f - tau) * online[i];
 }
-"""#, kernels: ["sgd_momentum_step", "lars_squared_norms", "lars_step", "ema_update"])
+
+extern "C" __global__ void adamw_step(float* p, const float* g, float* m, float* v, long n, float decay, float gain1,
+                                      float keep2, float gain2, float step_size, float inverse_correction2, float eps) {
+    GRID_STRIDE_LOOP(i, n) {
+        p[i] *= decay;
+        m[i] += gain1 * (g[i] - m[i]);
+        v[i] = keep2 * v[i] + gain2 * g[i] * g[i];
+        p[i] -= step_size * m[i] / (sqrtf(v[i]) * inverse_correction2 + eps);
+    }
+}
+"""#, kernels: ["sgd_momentum_step", "lars_squared_norms", "lars_step", "ema_update", "adamw_step"])
 
 /// How the backend launches the optimiser family over flat fp32 buffers (addresses are device pointers).
 public enum OptimizerLaunch {
@@ -86,6 +103,23 @@ public enum OptimizerLaunch {
                           .float32(weightDecay), .float32(trustCoefficient), .float32(epsilon),
                           .flag(clipLearningRate)]),
         ]
+    }
+
+    /// AdamW step `step` (from 1); the constants are formed in double as the CPU backend's (PyTorch forms
+    /// 1 − β and the bias corrections on Python floats).
+    public static func adamw(parameters: UInt64, gradients: UInt64, firstMoment: UInt64, secondMoment: UInt64, count: Int,
+                             learningRate: Float, beta1: Double, beta2: Double, epsilon: Float, weightDecay: Float,
+                             step: Int) -> KernelLaunch {
+        precondition(step >= 1, "AdamW steps count from 1")
+        let stepSize = Float(Double(learningRate) / (1 - pow(beta1, Double(step))))
+        let inverseCorrection2 = Float(1 / (1 - pow(beta2, Double(step))).squareRoot())
+        let decay = Float(1 - Double(learningRate) * Double(weightDecay))
+        let shape = LaunchShape.elementwise(count)
+        return KernelLaunch("adamw_step", grid: shape.grid, block: shape.block,
+                            [.address(parameters), .address(gradients), .address(firstMoment), .address(secondMoment),
+                             .long(count), .float32(decay), .float32(Float(1 - beta1)), .float32(Float(beta2)),
+                             .float32(Float(1 - beta2)), .float32(stepSize), .float32(inverseCorrection2),
+                             .float32(epsilon)])
     }
 
     public static func ema(target: UInt64, online: UInt64, count: Int, tau: Float) -> KernelLaunch {
