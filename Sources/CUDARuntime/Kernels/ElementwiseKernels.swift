@@ -1,5 +1,7 @@
 /// Element-wise arithmetic, bias and the squared norm, on fp32 or bf16 storage (fp32 arithmetic):
 ///
+///     fill_f32(x [n], n, value)                         x = value
+///     copy_f32(source [n], target [n], n)               target = source
 ///     add_T(a [n], b [n], out [n], n)                   out = a + b (residual joins)
 ///     accumulate_T(source [n], target [n], n, alpha)    target += alpha·source
 ///     scale_T(x [n], n, factor)                         x *= factor
@@ -24,6 +26,8 @@ template <typename T> __device__ void add_bias(T* y, const float* bias, long n, 
     GRID_STRIDE_LOOP(i, n) y[i] = from_float<T>(to_float(y[i]) + bias[i % C]);
 }
 
+extern "C" __global__ void fill_f32(float* x, long n, float value) { GRID_STRIDE_LOOP(i, n) x[i] = value; }
+extern "C" __global__ void copy_f32(const float* source, float* target, long n) { GRID_STRIDE_LOOP(i, n) target[i] = source[i]; }
 extern "C" __global__ void add_f32(const float* a, const float* b, float* out, long n) { add(a, b, out, n); }
 extern "C" __global__ void add_bf16(const bf16* a, const bf16* b, bf16* out, long n) { add(a, b, out, n); }
 extern "C" __global__ void accumulate_f32(const float* s, float* t, long n, float alpha) { accumulate(s, t, n, alpha); }
@@ -54,11 +58,21 @@ extern "C" __global__ void sum_of_squares_total(const double* partial, int block
     sum = block_sum(sum);
     if (threadIdx.x == 0) total[0] = sum;
 }
-"""#, kernels: ["add_f32", "add_bf16", "accumulate_f32", "accumulate_bf16", "scale_f32", "scale_bf16",
+"""#, kernels: ["fill_f32", "copy_f32", "add_f32", "add_bf16", "accumulate_f32", "accumulate_bf16", "scale_f32", "scale_bf16",
                "add_bias_f32", "add_bias_bf16", "bias_gradient", "sum_of_squares_partial", "sum_of_squares_total"])
 
 /// How the backend launches the element-wise family (addresses are device pointers).
 public enum ElementwiseLaunch {
+    public static func fill(_ tensor: UInt64, count: Int, with value: Float) -> KernelLaunch {
+        let shape = LaunchShape.elementwise(count)
+        return KernelLaunch("fill_f32", grid: shape.grid, block: shape.block, [.address(tensor), .long(count), .float32(value)])
+    }
+
+    public static func copy(_ source: UInt64, to target: UInt64, count: Int) -> KernelLaunch {
+        let shape = LaunchShape.elementwise(count)
+        return KernelLaunch("copy_f32", grid: shape.grid, block: shape.block, [.address(source), .address(target), .long(count)])
+    }
+
     public static func add(_ a: UInt64, _ b: UInt64, output: UInt64, count: Int, type: ActivationType) -> KernelLaunch {
         let shape = LaunchShape.elementwise(count)
         return KernelLaunch(type.entry("add"), grid: shape.grid, block: shape.block,

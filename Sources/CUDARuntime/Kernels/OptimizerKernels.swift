@@ -11,6 +11,8 @@ import Glibc
 ///         per tensor s (elements offsets[s] ..< offsets[s+1]), solo-learn's LARS as Models/LARS.swift:
 ///         r = η‖p‖/(‖g‖ + wd‖p‖ + ε), min(r/lr, 1) when clip; d = r·(g + wd·p); a tensor not adapted
 ///         (bias, BN) or with a zero norm gets r = 1 and no decay; then v = momentum·v + d; p −= lr·v
+///     lars_tensor_step(p, g, v, n, lr, momentum, wd, ratio)   one tensor, ratio from the host (the Backend's
+///         per-tensor `larsStep`): d = ratio·(g + wd·p); v = momentum·v + d; p −= lr·v
 ///     ema_update(target, online, n, tau)           target = τ·target + (1 − τ)·online (BYOL, MoCo)
 ///     adamw_step(p, g, m, v, n, decay, gain1, keep2, gain2, step_size, inverse_correction2, eps)
 ///         PyTorch's AdamW as the CPU backend, with the step's constants formed on the host in double:
@@ -61,6 +63,14 @@ extern "C" __global__ void lars_step(float* p, const float* g, float* v, const l
     }
 }
 
+extern "C" __global__ void lars_tensor_step(float* p, const float* g, float* v, long n, float lr, float momentum,
+                                            float wd, float ratio) {
+    GRID_STRIDE_LOOP(i, n) {
+        v[i] = momentum * v[i] + ratio * (g[i] + wd * p[i]);
+        p[i] -= lr * v[i];
+    }
+}
+
 extern "C" __global__ void ema_update(float* target, const float* online, long n, float tau) {
     GRID_STRIDE_LOOP(i, n) target[i] = tau * target[i] + (1.0f - tau) * online[i];
 }
@@ -74,7 +84,7 @@ extern "C" __global__ void adamw_step(float* p, const float* g, float* m, float*
         p[i] -= step_size * m[i] / (sqrtf(v[i]) * inverse_correction2 + eps);
     }
 }
-"""#, kernels: ["sgd_momentum_step", "lars_squared_norms", "lars_step", "ema_update", "adamw_step"])
+"""#, kernels: ["sgd_momentum_step", "lars_squared_norms", "lars_step", "lars_tensor_step", "ema_update", "adamw_step"])
 
 /// How the backend launches the optimiser family over flat fp32 buffers (addresses are device pointers).
 public enum OptimizerLaunch {
@@ -103,6 +113,15 @@ public enum OptimizerLaunch {
                           .float32(weightDecay), .float32(trustCoefficient), .float32(epsilon),
                           .flag(clipLearningRate)]),
         ]
+    }
+
+    /// LARS on one tensor with the trust ratio the caller computed (`Backend.larsStep`).
+    public static func larsTensor(parameters: UInt64, gradients: UInt64, momentumBuffer: UInt64, count: Int,
+                                  learningRate: Float, momentum: Float, weightDecay: Float, trustRatio: Float) -> KernelLaunch {
+        let shape = LaunchShape.elementwise(count)
+        return KernelLaunch("lars_tensor_step", grid: shape.grid, block: shape.block,
+                            [.address(parameters), .address(gradients), .address(momentumBuffer), .long(count),
+                             .float32(learningRate), .float32(momentum), .float32(weightDecay), .float32(trustRatio)])
     }
 
     /// AdamW step `step` (from 1); the constants are formed in double as the CPU backend's (PyTorch forms

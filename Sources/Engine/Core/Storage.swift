@@ -23,7 +23,9 @@ public enum DType: String, Sendable {
     public var byteCount: Int { self == .float32 ? 4 : 2 }
 }
 
-/// A block of host memory, 64-byte aligned so SIMD loops and BLAS see aligned rows.
+/// A block of memory: host memory, 64-byte aligned so SIMD loops and BLAS see aligned rows, or memory
+/// a GPU backend allocated and handed over (`init(adopting:)`), whose `pointer` is then a device address
+/// that only that backend's kernels may dereference.
 ///
 /// Invariant for `@unchecked Sendable`: the storage object itself is immutable (pointer, count);
 /// concurrent writes to its bytes are coordinated by the kernels that split work into disjoint ranges.
@@ -31,6 +33,8 @@ public final class Storage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
     public let device: Device
+    /// Frees adopted memory; nil for host memory from `init(count:)`.
+    private let release: (@Sendable (UnsafeMutablePointer<Float>) -> Void)?
 
     public init(count: Int, device: Device = .cpu, zeroed: Bool = true) {
         precondition(count >= 0, "storage size must be non-negative")
@@ -44,7 +48,19 @@ public final class Storage: @unchecked Sendable {
         self.pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         self.count = count
         self.device = device
+        self.release = nil
     }
 
-    deinit { free(pointer) }
+    /// Memory of `count` floats allocated elsewhere (a GPU backend's), freed by `release` in `deinit`.
+    public init(adopting pointer: UnsafeMutablePointer<Float>, count: Int, device: Device,
+                release: @escaping @Sendable (UnsafeMutablePointer<Float>) -> Void) {
+        self.pointer = pointer
+        self.count = count
+        self.device = device
+        self.release = release
+    }
+
+    deinit {
+        if let release { release(pointer) } else { free(pointer) }
+    }
 }

@@ -1,0 +1,323 @@
+import Engine
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `Backend` protocol on a GPU: tensors live in device memory (`Storage(adopting:)`, so `pointer` is a
+/// device address the host never dereferences) and every op is a few launches of the kernel families in
+/// `Kernels/` or a cuBLAS GEMM, queued in order on the device's stream. fp32 storage (TF32 off): this is
+/// the backend the on-GPU equivalence checks compare with the CPU's; `--precision bf16` adds bf16
+/// activations on top of the same kernels' `_bf16` entry points.
+///
+/// Results that come back to the host (`sumOfSquares`, the cross-entropy's mean) synchronise. A device
+/// error inside an op cannot be thrown through the non-throwing `Backend` methods; it stops the process
+/// with the library's message (`onDeviceError`), as a lost GPU leaves nothing to continue with.
+///
+/// `@unchecked Sendable`: one training thread drives a backend; `scratch` is only touched from it.
+public final class CUDABackend: Backend, @unchecked Sendable {
+    public let gpu: any GPUDevice
+    public var device: Device { .cuda(gpu.index) }
+    public var threadCount: Int { 1 }
+    /// Reusable device memory for im2col columns, BN partial sums, labels and reductions.
+    private var scratch: (address: UInt64, bytes: Int) = (0, 0)
+    /// What a device error does; the default prints it and exits with status 1.
+    public var onDeviceError: (Error, String) -> Never = { error, operation in
+        printError("disttrain: GPU error in \(operation): \(error)")
+        exit(1)
+    }
+
+    public init(device: any GPUDevice) { gpu = device }
+
+    deinit { if scratch.bytes > 0 { gpu.free(scratch.address) } }
+
+    // MARK: Memory
+
+    public func zeros(_ shape: [Int]) -> Tensor {
+        let count = shape.reduce(1, *)
+        let address = run("allocate \(shape)") { try gpu.allocate(bytes: max(count, 1) * 4) }
+        let pointer = UnsafeMutablePointer<Float>(bitPattern: UInt(address))!
+        let storage = Storage(adopting: pointer, count: count, device: device) { [gpu] in
+            gpu.free(UInt64(UInt(bitPattern: $0)))
+        }
+        let tensor = Tensor(view: storage, offset: 0, shape: shape)
+        fill(tensor, with: 0)
+        return tensor
+    }
+
+    /// A device tensor holding `values`.
+    public func tensor(_ shape: [Int], _ values: [Float]) -> Tensor {
+        precondition(shape.reduce(1, *) == values.count, "shape \(shape) holds \(shape.reduce(1, *)) values, got \(values.count)")
+        let tensor = zeros(shape)
+        run("upload \(shape)") { try values.withUnsafeBytes { try gpu.upload($0.baseAddress!, to: address(tensor), bytes: $0.count) } }
+        return tensor
+    }
+
+    /// The tensor's values on the host (synchronises).
+    public func download(_ tensor: Tensor) -> [Float] {
+        var values = [Float](repeating: 0, count: tensor.count)
+        run("download \(tensor.shape)") {
+            try values.withUnsafeMutableBytes { try gpu.download(address(tensor), to: $0.baseAddress!, bytes: $0.count) }
+        }
+        return values
+    }
+
+    public func fill(_ tensor: Tensor, with value: Float) {
+        launch(ElementwiseLaunch.fill(address(tensor), count: tensor.count, with: value))
+    }
+
+    public func copy(_ source: Tensor, to destination: Tensor) {
+        precondition(source.count == destination.count, "copy: \(source.shape) to \(destination.shape)")
+        launch(ElementwiseLaunch.copy(address(source), to: address(destination), count: source.count))
+    }
+
+    // MARK: GEMM and convolution
+
+    /// Row-major `C = alpha·op(A)·op(B) + beta·C` through column-major cuBLAS: a row-major `m×n` matrix is
+    /// the column-major `n×m` matrix of its transpose, so cuBLAS computes `Cᵀ = op(B)ᵀ·op(A)ᵀ` with the
+    /// operands swapped, each with its row-major row length as leading dimension.
+    public func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                     alpha: Float, a: Tensor, b: Tensor, beta: Float, c: Tensor) {
+        gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+             a: address(a), b: address(b), beta: beta, c: address(c))
+    }
+
+    func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UInt64, b: UInt64,
+              beta: Float, c: UInt64) {
+        run("gemm \(m)x\(n)x\(k)") {
+            try gpu.sgemmColumnMajor(transposeA: transposeB, transposeB: transposeA, m: n, n: m, k: k, alpha: alpha,
+                                     a: b, lda: transposeB ? k : n, b: a, ldb: transposeA ? m : k,
+                                     beta: beta, c: c, ldc: n)
+        }
+    }
+
+    /// `out [M, Cout] = col [M, K] · Wᵀ` with the OHWI weight as `[Cout, K]`; a 1x1 convolution's `col` is
+    /// the input itself.
+    public func convolutionForward(input: Tensor, weight: Tensor, output: Tensor, geometry g: ConvGeometry) {
+        let columns = g.isPointwise ? address(input) : im2col(input, g)
+        gemm(transposeA: false, transposeB: true, m: g.outputPixels, n: g.outChannels, k: g.patchSize, alpha: 1,
+             a: columns, b: address(weight), beta: 0, c: address(output))
+    }
+
+    /// `dcol [M, K] = dy [M, Cout] · W [Cout, K]`, then col2im (a 1x1's `dcol` is the input gradient).
+    public func convolutionBackwardData(gradOutput: Tensor, weight: Tensor, gradInput: Tensor, geometry g: ConvGeometry) {
+        if g.isPointwise {
+            gemm(transposeA: false, transposeB: false, m: g.outputPixels, n: g.patchSize, k: g.outChannels, alpha: 1,
+                 a: address(gradOutput), b: address(weight), beta: 0, c: address(gradInput))
+            return
+        }
+        let columns = scratchSpace(floats: g.outputPixels * g.patchSize, "convolution columns")
+        gemm(transposeA: false, transposeB: false, m: g.outputPixels, n: g.patchSize, k: g.outChannels, alpha: 1,
+             a: address(gradOutput), b: address(weight), beta: 0, c: columns)
+        launch(Im2colLaunch.col2im(columns: columns, gradInput: address(gradInput), geometry: g, type: .f32))
+    }
+
+    /// `dW [Cout, K] += dyᵀ [Cout, M] · col [M, K]`.
+    public func convolutionBackwardWeight(input: Tensor, gradOutput: Tensor, gradWeight: Tensor, geometry g: ConvGeometry) {
+        let columns = g.isPointwise ? address(input) : im2col(input, g)
+        gemm(transposeA: true, transposeB: false, m: g.outChannels, n: g.patchSize, k: g.outputPixels, alpha: 1,
+             a: address(gradOutput), b: columns, beta: 1, c: address(gradWeight))
+    }
+
+    private func im2col(_ input: Tensor, _ g: ConvGeometry) -> UInt64 {
+        let columns = scratchSpace(floats: g.outputPixels * g.patchSize, "convolution columns")
+        launch(Im2colLaunch.im2col(input: address(input), columns: columns, geometry: g, type: .f32))
+        return columns
+    }
+
+    // MARK: Batch normalisation
+
+    public func batchNormStatistics(input: Tensor, mean: Tensor, variance: Tensor) {
+        let (rows, channels) = rowsAndChannels(input, mean)
+        let partial = scratchSpace(floats: BatchNormLaunch.scratchCount(rows: rows, channels: channels), "BN partial sums")
+        launch(BatchNormLaunch.statistics(input: address(input), rows: rows, channels: channels, scratch: partial,
+                                          mean: address(mean), variance: address(variance), type: .f32))
+    }
+
+    public func batchNormForward(input: Tensor, mean: Tensor, variance: Tensor, weight: Tensor, bias: Tensor,
+                                 epsilon: Float, output: Tensor) {
+        let (rows, channels) = rowsAndChannels(input, mean)
+        launch(BatchNormLaunch.forward(input: address(input), mean: address(mean), variance: address(variance),
+                                       weight: address(weight), bias: address(bias), epsilon: epsilon,
+                                       output: address(output), rows: rows, channels: channels, relu: false, type: .f32))
+    }
+
+    public func batchNormBackwardReduce(gradOutput: Tensor, input: Tensor, mean: Tensor, variance: Tensor, epsilon: Float,
+                                        sumGradient: Tensor, sumGradientNormalized: Tensor) {
+        let (rows, channels) = rowsAndChannels(input, mean)
+        let partial = scratchSpace(floats: BatchNormLaunch.scratchCount(rows: rows, channels: channels), "BN partial sums")
+        launch(BatchNormLaunch.backwardReduce(gradOutput: address(gradOutput), input: address(input), mean: address(mean),
+                                              variance: address(variance), epsilon: epsilon, rows: rows,
+                                              channels: channels, scratch: partial, sumGradient: address(sumGradient),
+                                              sumGradientNormalized: address(sumGradientNormalized), type: .f32))
+    }
+
+    public func batchNormBackwardInput(gradOutput: Tensor, input: Tensor, mean: Tensor, variance: Tensor, weight: Tensor,
+                                       epsilon: Float, sumGradient: Tensor, sumGradientNormalized: Tensor, count: Int,
+                                       gradInput: Tensor) {
+        let (rows, channels) = rowsAndChannels(input, mean)
+        launch(BatchNormLaunch.backwardInput(gradOutput: address(gradOutput), input: address(input), mean: address(mean),
+                                             variance: address(variance), weight: address(weight), epsilon: epsilon,
+                                             sumGradient: address(sumGradient),
+                                             sumGradientNormalized: address(sumGradientNormalized), count: count,
+                                             gradInput: address(gradInput), rows: rows, channels: channels, type: .f32))
+    }
+
+    public func batchNormUpdateRunning(mean: Tensor, variance: Tensor, count: Int, momentum: Float,
+                                       runningMean: Tensor, runningVariance: Tensor) {
+        launch(BatchNormLaunch.updateRunning(mean: address(mean), variance: address(variance), count: count,
+                                             momentum: momentum, runningMean: address(runningMean),
+                                             runningVariance: address(runningVariance), channels: mean.count))
+    }
+
+    private func rowsAndChannels(_ input: Tensor, _ perChannel: Tensor) -> (Int, Int) {
+        let channels = perChannel.count
+        precondition(channels > 0 && input.count % channels == 0, "batch norm: \(input.shape) with \(channels) channels")
+        return (input.count / channels, channels)
+    }
+
+    // MARK: Element-wise
+
+    public func reluForward(input: Tensor, output: Tensor) {
+        launch(ActivationLaunch.reluForward(input: address(input), output: address(output), count: input.count, type: .f32))
+    }
+
+    public func reluBackward(output: Tensor, gradOutput: Tensor, gradInput: Tensor) {
+        launch(ActivationLaunch.reluBackward(output: address(output), gradOutput: address(gradOutput),
+                                             gradInput: address(gradInput), count: output.count, type: .f32))
+    }
+
+    public func add(_ a: Tensor, _ b: Tensor, output: Tensor) {
+        precondition(a.count == b.count && a.count == output.count, "add: \(a.shape) + \(b.shape) -> \(output.shape)")
+        launch(ElementwiseLaunch.add(address(a), address(b), output: address(output), count: a.count, type: .f32))
+    }
+
+    public func accumulate(_ source: Tensor, into target: Tensor, alpha: Float) {
+        precondition(source.count == target.count, "accumulate: \(source.shape) into \(target.shape)")
+        launch(ElementwiseLaunch.accumulate(address(source), into: address(target), count: source.count, alpha: alpha, type: .f32))
+    }
+
+    public func scale(_ tensor: Tensor, by factor: Float) {
+        launch(ElementwiseLaunch.scale(address(tensor), count: tensor.count, by: factor, type: .f32))
+    }
+
+    public func sumOfSquares(_ tensor: Tensor) -> Double {
+        let blocks = ElementwiseLaunch.sumOfSquaresBlocks(count: tensor.count)
+        let partial = scratchSpace(floats: 2 * blocks + 2, "squared-norm partial sums")
+        let total = partial + UInt64(8 * blocks)  // after the blocks' doubles
+        launch(ElementwiseLaunch.sumOfSquares(address(tensor), count: tensor.count, scratch: partial, total: total))
+        var result = 0.0
+        run("download the squared norm") { try gpu.download(total, to: &result, bytes: 8) }
+        return result
+    }
+
+    // MARK: Pooling
+
+    public func maxPoolForward(input: Tensor, output: Tensor, geometry: PoolGeometry) {
+        launch(PoolingLaunch.maxPoolForward(input: address(input), output: address(output), geometry: geometry, type: .f32))
+    }
+
+    public func maxPoolBackward(input: Tensor, output: Tensor, gradOutput: Tensor, gradInput: Tensor, geometry: PoolGeometry) {
+        launch(PoolingLaunch.maxPoolBackward(input: address(input), output: address(output), gradOutput: address(gradOutput),
+                                             gradInput: address(gradInput), geometry: geometry, type: .f32))
+    }
+
+    public func globalAveragePoolForward(input: Tensor, output: Tensor) {
+        launch(PoolingLaunch.globalAveragePoolForward(input: address(input), output: address(output), batch: input.shape[0],
+                                                      pixels: input.shape[1] * input.shape[2], channels: input.shape[3],
+                                                      type: .f32))
+    }
+
+    public func globalAveragePoolBackward(gradOutput: Tensor, gradInput: Tensor) {
+        launch(PoolingLaunch.globalAveragePoolBackward(gradOutput: address(gradOutput), gradInput: address(gradInput),
+                                                       batch: gradInput.shape[0],
+                                                       pixels: gradInput.shape[1] * gradInput.shape[2],
+                                                       channels: gradInput.shape[3], type: .f32))
+    }
+
+    // MARK: Linear layers
+
+    public func addBias(_ bias: Tensor, to output: Tensor) {
+        launch(ElementwiseLaunch.addBias(address(bias), to: address(output), rows: output.count / bias.count,
+                                         channels: bias.count, type: .f32))
+    }
+
+    public func accumulateBiasGradient(gradOutput: Tensor, gradBias: Tensor) {
+        launch(ElementwiseLaunch.biasGradient(gradOutput: address(gradOutput), rows: gradOutput.count / gradBias.count,
+                                              channels: gradBias.count, gradBias: address(gradBias)))
+    }
+
+    // MARK: Losses
+
+    /// The labels go up and the per-row losses come back (synchronises); the mean is taken on the host in
+    /// double, as the CPU backend's.
+    public func softmaxCrossEntropy(logits: Tensor, labels: [Int32], gradLogits: Tensor) -> Double {
+        let rows = logits.shape[0], classes = logits.count / rows
+        precondition(labels.count == rows, "cross-entropy: \(rows) rows of logits, \(labels.count) labels")
+        precondition(labels.allSatisfy { $0 >= 0 && Int($0) < classes }, "cross-entropy: a label outside 0..<\(classes)")
+        let space = scratchSpace(floats: 2 * rows, "cross-entropy labels and losses")
+        let labelAddress = space, lossAddress = space + UInt64(4 * rows)
+        run("upload labels") { try labels.withUnsafeBytes { try gpu.upload($0.baseAddress!, to: labelAddress, bytes: $0.count) } }
+        launch(LossLaunch.softmaxCrossEntropy(logits: address(logits), labels: labelAddress, losses: lossAddress,
+                                              gradLogits: address(gradLogits), rows: rows, classes: classes,
+                                              gradScale: 1 / Float(rows)))
+        var losses = [Float](repeating: 0, count: rows)
+        run("download losses") { try losses.withUnsafeMutableBytes { try gpu.download(lossAddress, to: $0.baseAddress!, bytes: $0.count) } }
+        return losses.reduce(0.0) { $0 + Double($1) } / Double(rows)
+    }
+
+    // MARK: Optimisers
+
+    public func sgdStep(parameters: Tensor, gradients: Tensor, momentumBuffer: Tensor, learningRate: Float,
+                        momentum: Float, weightDecay: Float, nesterov: Bool) {
+        launch(OptimizerLaunch.sgd(parameters: address(parameters), gradients: address(gradients),
+                                   momentumBuffer: address(momentumBuffer), count: parameters.count,
+                                   learningRate: learningRate, momentum: momentum, weightDecay: weightDecay,
+                                   nesterov: nesterov))
+    }
+
+    public func larsStep(parameters: Tensor, gradients: Tensor, momentumBuffer: Tensor, learningRate: Float,
+                         momentum: Float, weightDecay: Float, trustRatio: Float) {
+        launch(OptimizerLaunch.larsTensor(parameters: address(parameters), gradients: address(gradients),
+                                          momentumBuffer: address(momentumBuffer), count: parameters.count,
+                                          learningRate: learningRate, momentum: momentum, weightDecay: weightDecay,
+                                          trustRatio: trustRatio))
+    }
+
+    public func adamwStep(parameters: Tensor, gradients: Tensor, firstMoment: Tensor, secondMoment: Tensor,
+                          learningRate: Float, beta1: Double, beta2: Double, epsilon: Float, weightDecay: Float, step: Int) {
+        launch(OptimizerLaunch.adamw(parameters: address(parameters), gradients: address(gradients),
+                                     firstMoment: address(firstMoment), secondMoment: address(secondMoment),
+                                     count: parameters.count, learningRate: learningRate, beta1: beta1, beta2: beta2,
+                                     epsilon: epsilon, weightDecay: weightDecay, step: step))
+    }
+
+    // MARK: Plumbing
+
+    /// The device address of the tensor's first element; the tensor must live on this backend's device.
+    public func address(_ tensor: Tensor) -> UInt64 {
+        precondition(tensor.device == device, "a \(tensor.device) tensor \(tensor.shape) passed to the \(device) backend")
+        return UInt64(UInt(bitPattern: tensor.pointer))
+    }
+
+    /// At least `floats` × 4 bytes of scratch, grown (never shrunk) as ops ask. Ops are queued in order on one
+    /// stream, so one op's scratch is free again when the next starts; freeing the old block waits for the
+    /// device first.
+    private func scratchSpace(floats: Int, _ purpose: String) -> UInt64 {
+        let bytes = max(floats, 1) * 4
+        if bytes > scratch.bytes {
+            run("grow scratch for \(purpose) to \(bytes) bytes") {
+                try gpu.synchronize()
+                if scratch.bytes > 0 { gpu.free(scratch.address) }
+                scratch = (try gpu.allocate(bytes: bytes), bytes)
+            }
+        }
+        return scratch.address
+    }
+
+    private func launch(_ launch: KernelLaunch) { run("\(launch)") { try gpu.launch(launch) } }
+    private func launch(_ launches: [KernelLaunch]) { for launch in launches { self.launch(launch) } }
+
+    private func run<R>(_ operation: @autoclosure () -> String, _ body: () throws -> R) -> R {
+        do { return try body() } catch { onDeviceError(error, operation()) }
+    }
+}
