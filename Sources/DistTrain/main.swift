@@ -11,6 +11,7 @@ let commands: [any Command.Type] = [
     ExportCommand.self,
     BenchCommand.self,
     CommCheckCommand.self,
+    GPUCheckCommand.self,
     DataStatsCommand.self,
     PlotCommand.self,
     TSNECommand.self,

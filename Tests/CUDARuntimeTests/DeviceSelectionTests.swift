@@ -36,11 +36,11 @@ final class DeviceSelectionTests: XCTestCase {
         XCTAssertThrowsError(try requireCPUBackendUntilCUDAExists(.cuda(h100), request: .cuda)) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains("found GPU 1 of 2: NVIDIA H100 80GB HBM3, compute capability 9.0"), text)
-            XCTAssertTrue(text.contains("the CUDA backend is not built yet"), text)
+            XCTAssertTrue(text.contains("training on the GPU is not wired yet"), text)
         }
         let note = try XCTUnwrap(requireCPUBackendUntilCUDAExists(.cuda(h100), request: .auto))
         XCTAssertTrue(note.hasPrefix("device: cpu (auto: found GPU 1 of 2"), note)
-        XCTAssertTrue(note.contains("not built yet"), note)
+        XCTAssertTrue(note.contains("not wired yet"), note)
     }
 
     /// On this machine (no NVIDIA driver in CI) the real probe fails with the loader's message; where a

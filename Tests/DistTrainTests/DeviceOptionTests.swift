@@ -3,7 +3,7 @@ import XCTest
 
 /// `--device` on the real binary: on a machine without an NVIDIA driver (CI) `cuda` stops before any work
 /// with the loader's message (exit 1), `auto` runs on the CPU and says why, a wrong word is a usage error.
-/// Where a driver and GPU exist, `cuda` must say the CUDA backend is not built yet.
+/// Where a driver and GPU exist, `cuda` must say training on the GPU is not wired yet.
 final class DeviceOptionTests: XCTestCase {
     private let tinyBench = ["bench", "--width", "0.125", "--batch-size", "2", "--image-size", "8", "--steps", "1",
                              "--threads", "1", "--sgemm-size", "32"]
@@ -24,7 +24,7 @@ final class DeviceOptionTests: XCTestCase {
             let text = result.standardError
             XCTAssertTrue(text.hasPrefix("disttrain \(arguments[0]): error: --device cuda: "), text)
             if hasDriver() {
-                XCTAssertTrue(text.contains("the CUDA backend is not built yet"), text)
+                XCTAssertTrue(text.contains("training on the GPU is not wired yet"), text)
             } else {
                 XCTAssertTrue(text.contains("the CUDA driver library (libcuda.so.1) was not found. Looked in:"), text)
                 XCTAssertTrue(text.contains("/usr/local/cuda/lib64 (standard folder)"), text)
@@ -46,6 +46,19 @@ final class DeviceOptionTests: XCTestCase {
             XCTAssertEqual(first, "device: cpu (auto: libcuda.so.1 not found (no NVIDIA driver))")
         }
         XCTAssertTrue(result.standardOutput.contains("throughput"), result.standardOutput)
+    }
+
+    /// Without a driver `gpu-check` stops at once with the loader's message; with one it must compare every op.
+    func testGPUCheckNeedsAGPU() throws {
+        let result = try runProcess(try DistTrainBinary.locate(), ["gpu-check"], environment: cleanEnvironment(), timeout: 300)
+        if hasDriver() {
+            XCTAssertTrue(result.standardOutput.contains("op outputs match the CPU backend"), result.output)
+        } else {
+            XCTAssertEqual(result.status, 1, result.output)
+            XCTAssertTrue(result.standardError.hasPrefix("disttrain gpu-check: error: no usable GPU: "), result.standardError)
+            XCTAssertTrue(result.standardError.contains("the CUDA driver library (libcuda.so.1) was not found"), result.standardError)
+            XCTAssertEqual(result.standardOutput, "")
+        }
     }
 
     func testUnknownDeviceIsAUsageError() throws {

@@ -4,7 +4,7 @@ import Engine
 /// `--device cpu|cuda|auto`, shared by `train` and `bench`.
 let deviceOption = Option.value("device", default: "cpu",
                                 "cpu, cuda or auto (auto: the GPU when the NVIDIA driver reports one, else the CPU). "
-                                + "The CUDA backend is not built yet: cuda stops, auto falls back to the CPU")
+                                + "Training on the GPU is not wired yet: cuda stops, auto falls back to the CPU (disttrain gpu-check tests the GPU ops)")
 
 /// Resolves `--device` through `CUDARuntime.selectDevice` before any work starts: `cuda` without a usable
 /// GPU throws at once (exit 1) with the loader's message (the library, every place looked in, what to do);

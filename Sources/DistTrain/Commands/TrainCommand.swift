@@ -45,6 +45,7 @@ struct TrainCommand: Command {
         .value("proj-output-dim", "projector output width (default: per method)"),
         .value("pred-hidden-dim", "BYOL: predictor hidden width (default 4096)"),
         .value("pred-lr-scale", default: "1", "BYOL: the predictor's learning rate over the schedule's (Tian et al. 2021: a faster predictor)"),
+        .value("proj-lr-scale", default: "1", "SimCLR, VICReg, BYOL: the projector's learning rate over the schedule's"),
         .flag("no-probe", "do not train the online linear probe"),
         .value("probe-dataset", "a second labelled dataset for the online probe (default: the training set's labels)"),
         .value("probe-data-dir", "folder of --probe-dataset's files"),
@@ -144,6 +145,13 @@ struct TrainCommand: Command {
         }
         guard o.predictorLearningRateScale == 1 || o.method == "byol" else {
             throw UsageError("--pred-lr-scale applies to BYOL's predictor; --method \(o.method) has none")
+        }
+        o.projectorLearningRateScale = try parsed.double("proj-lr-scale")!
+        guard o.projectorLearningRateScale > 0, o.projectorLearningRateScale.isFinite else {
+            throw UsageError("--proj-lr-scale must be a positive number, got \(o.projectorLearningRateScale)")
+        }
+        guard o.projectorLearningRateScale == 1 || o.method != "supervised" else {
+            throw UsageError("--proj-lr-scale applies to a projector; --method supervised has none")
         }
         o.probe = !parsed.has("no-probe")
         o.probeDataset = parsed.string("probe-dataset")

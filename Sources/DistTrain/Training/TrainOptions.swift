@@ -54,6 +54,8 @@ struct TrainOptions {
     var predictorHiddenDimension: Int?
     /// BYOL: the predictor's learning rate as a multiple of the scheduled one.
     var predictorLearningRateScale = 1.0
+    /// The projector's learning rate as a multiple of the scheduled one.
+    var projectorLearningRateScale = 1.0
     var tauBase = 0.99
     var vicregWeights = (invariance: 25.0, variance: 25.0, covariance: 1.0)
     // Distributed training (ignored by a single process).
@@ -104,6 +106,7 @@ struct TrainOptions {
             ("probe-lr", .number(probeLearningRate)), ("workers", .integer(workers)),
             ("crop-padding", .integer(randomCropPadding)), ("temperature", .number(temperature)),
             ("tau-base", .number(tauBase)), ("pred-lr-scale", .number(predictorLearningRateScale)),
+            ("proj-lr-scale", .number(projectorLearningRateScale)),
         ]
         if let augment { fields.append(("augment", .string(augment))) }
         fields.append(("normalize", .string(normalize)))

@@ -506,8 +506,9 @@ func makeMethod(_ options: TrainOptions, encoder: ResNetConfig, classCount: Int,
 /// The optimiser named by `--optimizer`.
 func makeOptimizer(_ options: TrainOptions, store: ParameterStore, backend: any Backend) throws -> any Optimizer {
     let lr = Float(options.learningRate), wd = Float(options.weightDecay)
-    let multipliers = options.predictorLearningRateScale == 1 ? LearningRateMultipliers.none
-        : LearningRateMultipliers([("predictor.", Float(options.predictorLearningRateScale))])
+    let multipliers = LearningRateMultipliers(
+        [("predictor.", options.predictorLearningRateScale), ("projector.", options.projectorLearningRateScale)]
+            .filter { $0.1 != 1 }.map { ($0.0, Float($0.1)) })
     switch options.optimizer {
     case "sgd":
         return SGD(store: store, backend: backend, learningRate: lr, momentum: Float(options.momentum), weightDecay: wd,

@@ -1,0 +1,110 @@
+import CCUDA
+
+/// `GPUDevice` on a real GPU through the driver API and cuBLAS: the primary context of GPU
+/// `localRank % count`, one stream (created blocking, so the synchronous copies on the legacy default
+/// stream stay in order with it), every kernel family compiled by NVRTC for the GPU's own architecture
+/// (cached on disk) and loaded as a module, and cuBLAS's sgemm on the same stream with the default math
+/// mode (no TF32).
+///
+/// Not yet run on a GPU: no session so far has had one. `disttrain gpu-check` runs `BackendComparison`
+/// on it, the same op-by-op comparison with the CPU backend that CI runs on the emulated GPU.
+///
+/// `@unchecked Sendable`: the handles are set in `init`; one training thread uses the device.
+public final class CUDADevice: GPUDevice, @unchecked Sendable {
+    public let info: CUDADeviceInfo
+    public var index: Int { info.ordinal }
+    let driver: CUDADriver
+    let cublas: CuBLAS
+    private let device: CUdevice
+    private let context: CUcontext
+    private let stream: CUstream
+    private let blas: cublasHandle_t
+    private var modules: [CUmodule] = []
+    private var functions: [String: CUfunction] = [:]
+
+    /// Opens GPU `localRank % count` and loads every kernel family (compiled on first use, then cached).
+    public init(localRank: Int = 0, compiler: KernelCompiler? = nil) throws {
+        info = try probeCUDADevice(localRank: localRank)
+        driver = try CUDADriver.shared()
+        cublas = try CuBLAS.shared()
+        var device: CUdevice = 0
+        try driver.check(driver.deviceGet(&device, Int32(info.ordinal)), "cuDeviceGet(\(info.ordinal))")
+        self.device = device
+        var context: CUcontext?
+        try driver.check(driver.devicePrimaryCtxRetain(&context, device), "cuDevicePrimaryCtxRetain(\(info.ordinal))")
+        self.context = context!
+        try driver.check(driver.ctxSetCurrent(context), "cuCtxSetCurrent")
+        var stream: CUstream?
+        try driver.check(driver.streamCreate(&stream, 0), "cuStreamCreate")
+        self.stream = stream!
+        var blas: cublasHandle_t?
+        try cublas.check(cublas.create(&blas), "cublasCreate")
+        self.blas = blas!
+        try cublas.check(cublas.setStream(blas, stream), "cublasSetStream")
+        try cublas.check(cublas.setMathMode(blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode(DEFAULT)")
+        let compiler = try compiler ?? KernelCompiler(nvrtc: NVRTC.shared())
+        let architecture = GPUArchitecture(major: info.computeCapability.major, minor: info.computeCapability.minor)
+        for family in KernelLibrary.all {
+            let compiled = try compiler.compile(family, for: architecture, format: .cubin)
+            var module: CUmodule?
+            try compiled.bytes.withUnsafeBytes {
+                try driver.check(driver.moduleLoadData(&module, $0.baseAddress), "cuModuleLoadData(\(family.name))")
+            }
+            modules.append(module!)
+            for kernel in family.kernels {
+                var function: CUfunction?
+                try driver.check(driver.moduleGetFunction(&function, module, kernel), "cuModuleGetFunction(\(kernel))")
+                functions[kernel] = function
+            }
+        }
+    }
+
+    deinit {
+        _ = driver.streamSynchronize(stream)
+        for module in modules { _ = driver.moduleUnload(module) }
+        _ = cublas.destroy(blas)
+        _ = driver.streamDestroy(stream)
+        _ = driver.devicePrimaryCtxRelease(device)
+    }
+
+    public func allocate(bytes: Int) throws -> UInt64 {
+        var address: CUdeviceptr = 0
+        try driver.check(driver.memAlloc(&address, max(bytes, 1)), "cuMemAlloc(\(bytes) bytes)",
+                         hint: "The GPU is out of memory: lower --batch-size.")
+        return address
+    }
+
+    public func free(_ address: UInt64) { _ = driver.memFree(address) }
+
+    public func upload(_ source: UnsafeRawPointer, to address: UInt64, bytes: Int) throws {
+        try driver.check(driver.memcpyHtoD(address, source, bytes), "cuMemcpyHtoD(\(bytes) bytes)")
+    }
+
+    public func download(_ address: UInt64, to destination: UnsafeMutableRawPointer, bytes: Int) throws {
+        try driver.check(driver.memcpyDtoH(destination, address, bytes), "cuMemcpyDtoH(\(bytes) bytes)")
+    }
+
+    public func launch(_ launch: KernelLaunch) throws {
+        guard let function = functions[launch.kernel] else {
+            throw GPUCallError(library: "disttrain", call: "launch \(launch)", code: nil,
+                               message: "no kernel called \(launch.kernel) in KernelLibrary", hint: nil)
+        }
+        try withKernelParameters(launch.arguments) { parameters in
+            try driver.check(driver.launchKernel(function, UInt32(launch.grid.x), UInt32(launch.grid.y), UInt32(launch.grid.z),
+                                                 UInt32(launch.block.x), UInt32(launch.block.y), UInt32(launch.block.z),
+                                                 0, stream, parameters, nil), "cuLaunchKernel(\(launch))")
+        }
+    }
+
+    public func sgemmColumnMajor(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                                 a: UInt64, lda: Int, b: UInt64, ldb: Int, beta: Float, c: UInt64, ldc: Int) throws {
+        var alpha = alpha, beta = beta
+        try cublas.check(cublas.sgemmStridedBatched(
+            blas, transposeA ? CUBLAS_OP_T : CUBLAS_OP_N, transposeB ? CUBLAS_OP_T : CUBLAS_OP_N,
+            Int32(m), Int32(n), Int32(k), &alpha,
+            UnsafePointer(bitPattern: UInt(a)), Int32(lda), 0, UnsafePointer(bitPattern: UInt(b)), Int32(ldb), 0,
+            &beta, UnsafeMutablePointer(bitPattern: UInt(c)), Int32(ldc), 0, 1), "cublasSgemm(\(m)x\(n)x\(k))")
+    }
+
+    public func synchronize() throws { try driver.check(driver.streamSynchronize(stream), "cuStreamSynchronize") }
+}
