@@ -52,6 +52,16 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         return tensor
     }
 
+    public func onHost(_ tensor: Tensor) -> Tensor { Tensor(shape: tensor.shape, values: download(tensor)) }
+
+    public func upload(_ source: Tensor, to destination: Tensor) {
+        precondition(source.device == .cpu && source.count == destination.count,
+                     "upload: \(source) into \(destination)")
+        run("upload \(source.shape)") {
+            try gpu.upload(UnsafeRawPointer(source.pointer), to: address(destination), bytes: source.count * 4)
+        }
+    }
+
     /// The tensor's values on the host (synchronises).
     public func download(_ tensor: Tensor) -> [Float] {
         var values = [Float](repeating: 0, count: tensor.count)

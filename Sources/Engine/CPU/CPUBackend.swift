@@ -38,6 +38,13 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         }
     }
 
+    public func onHost(_ tensor: Tensor) -> Tensor { tensor }
+
+    public func upload(_ source: Tensor, to destination: Tensor) {
+        if source.storage === destination.storage && source.offset == destination.offset { return }
+        copy(source, to: destination)
+    }
+
     public func copy(_ source: Tensor, to destination: Tensor) {
         precondition(source.count == destination.count, "copy: \(source.shape) into \(destination.shape)")
         let from = source.pointer, to = destination.pointer

@@ -56,6 +56,11 @@ public protocol Backend: AnyObject, Sendable {
     func zeros(_ shape: [Int]) -> Tensor
     func fill(_ tensor: Tensor, with value: Float)
     func copy(_ source: Tensor, to destination: Tensor)
+    /// `tensor`'s values in host memory, for code that reads them there (losses, metrics, checkpoints): on
+    /// the CPU the tensor itself (no copy; do not write through it), on a GPU a fresh host copy.
+    func onHost(_ tensor: Tensor) -> Tensor
+    /// Copies the host tensor `source` into `destination`, a tensor of this backend (CPU: a plain copy).
+    func upload(_ source: Tensor, to destination: Tensor)
 
     /// `c = alpha · op(a) · op(b) + beta · c`, row-major, `op(a)` is `m×k`, `op(b)` is `k×n`.
     func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,

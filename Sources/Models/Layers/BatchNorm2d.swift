@@ -20,6 +20,12 @@ public final class BatchNorm2d: Layer {
     private var input: Tensor?
     private var output: Tensor?
     private var gradInput: Tensor?
+    /// A device 1 to add to `num_batches_tracked` where the buffer is not in host memory.
+    private lazy var one: Tensor = {
+        let one = backend.zeros([1])
+        backend.fill(one, with: 1)
+        return one
+    }()
 
     public init(_ name: String, channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5, mode: Mode,
                 store: ParameterStore, backend: any Backend) {
@@ -48,7 +54,7 @@ public final class BatchNorm2d: Layer {
             backend.batchNormUpdateRunning(mean: mean, variance: variance, count: globalRows, momentum: momentum,
                                            runningMean: store.buffer(runningMean),
                                            runningVariance: store.buffer(runningVariance))
-            store.buffer(batchesTracked)[flat: 0] += 1
+            countBatch()
             backend.batchNormForward(input: x, mean: mean, variance: variance, weight: w, bias: b,
                                      epsilon: epsilon, output: y)
             input = x
@@ -80,5 +86,11 @@ public final class BatchNorm2d: Layer {
                                        sumGradientNormalized: sums.sumGradientNormalized, count: rows,
                                        gradInput: dx)
         return dx
+    }
+
+    /// `num_batches_tracked += 1` (PyTorch's counter; checkpoints carry it).
+    private func countBatch() {
+        let counter = store.buffer(batchesTracked)
+        if counter.device == .cpu { counter[flat: 0] += 1 } else { backend.accumulate(one, into: counter, alpha: 1) }
     }
 }

@@ -85,8 +85,13 @@ public final class ParameterStore {
         return BufferHandle(index: buffers.count - 1)
     }
 
-    /// Creates the flat buffers and initialises every parameter from `seed` (each parameter has its own stream).
-    public func allocate(seed: UInt64) {
+    /// The backend whose memory holds the buffers when it is not the host's (a GPU); nil on the CPU.
+    public private(set) var deviceBackend: (any Backend)?
+
+    /// Creates the flat buffers and initialises every parameter from `seed` (each parameter has its own
+    /// stream). With a GPU `backend` the buffers live in its memory: the same values are made on the host,
+    /// then uploaded, so a seed gives the same network on every device.
+    public func allocate(seed: UInt64, backend: (any Backend)? = nil) {
         precondition(!isAllocated, "allocate() called twice")
         values = Tensor(zeros: [parameterCount])
         gradients = Tensor(zeros: [parameterCount])
@@ -98,6 +103,15 @@ public final class ParameterStore {
         }
         for info in buffers {
             fill(bufferValues.pointer + info.offset, info.count, info.initializer, RandomGenerator(seed: seed))
+        }
+        if let backend, backend.device != .cpu {
+            deviceBackend = backend
+            let hostValues = values, hostBuffers = bufferValues
+            values = backend.zeros([parameterCount])
+            gradients = backend.zeros([parameterCount])
+            bufferValues = backend.zeros([bufferCount])
+            backend.upload(hostValues, to: values)
+            backend.upload(hostBuffers, to: bufferValues)
         }
     }
 
@@ -116,6 +130,7 @@ public final class ParameterStore {
         values = other.values
         gradients = other.gradients
         bufferValues = other.bufferValues
+        deviceBackend = other.deviceBackend
         isAllocated = true
     }
 
@@ -148,7 +163,11 @@ public final class ParameterStore {
     public func buffer(_ handle: BufferHandle) -> Tensor { view(bufferValues, buffers[handle.index]) }
 
     /// Sets every gradient to zero (backward passes accumulate).
-    public func zeroGradients() { gradients.pointer.update(repeating: 0, count: parameterCount) }
+    public func zeroGradients() {
+        if let deviceBackend { deviceBackend.fill(gradients, with: 0) } else {
+            gradients.pointer.update(repeating: 0, count: parameterCount)
+        }
+    }
 
     public func parameter(named name: String) -> (info: ParameterInfo, value: Tensor, gradient: Tensor)? {
         guard let info = parameters.first(where: { $0.name == name }) else { return nil }

@@ -4,8 +4,14 @@ import Foundation
 /// A `GPUDevice` on the CPU for `CUDABackend`'s tests: guarded host buffers as device memory, every kernel
 /// of `KernelLibrary` through `KernelEmulator`, and cuBLAS's column-major sgemm as a plain loop in double
 /// (so the backend's row-major-to-column-major mapping is checked against an independent GEMM).
+///
+/// Device addresses are the host addresses plus `addressTag`, which makes them non-canonical on x86-64
+/// and AArch64: host code that dereferences a device tensor's `pointer` (as it could not on a real GPU)
+/// crashes here too, instead of quietly working. Only this device subtracts the tag (launch arguments,
+/// copies, sgemm operands).
 final class EmulatedGPU: GPUDevice, @unchecked Sendable {
     let index = 0
+    static let addressTag: UInt64 = 0x4000_0000_0000_0000
     private var buffers: [UInt64: GuardedBuffer] = [:]
     private var familyOfKernel: [String: KernelSource] = [:]
     /// Launches run so far, in order (the tests read the kernels an op used).
@@ -20,36 +26,48 @@ final class EmulatedGPU: GPUDevice, @unchecked Sendable {
     func allocate(bytes: Int) throws -> UInt64 {
         let buffer = GuardedBuffer("allocation \(buffers.count) of \(bytes) bytes", bytes: bytes)
         buffers[buffer.address] = buffer
-        return buffer.address
+        return buffer.address + Self.addressTag
+    }
+
+    /// The host address behind a device address, or a failure naming it when it is not one.
+    func host(_ address: UInt64) throws -> UInt64 {
+        guard address >= Self.addressTag else {
+            throw EmulationError("address \(address) is a host address, not one of this device's")
+        }
+        return address - Self.addressTag
     }
 
     func free(_ address: UInt64) {
-        guard let buffer = buffers.removeValue(forKey: address) else {
+        guard let buffer = buffers.removeValue(forKey: address &- Self.addressTag) else {
             preconditionFailure("free of \(address), which is not an allocation")
         }
         do { try buffer.checkGuards() } catch { preconditionFailure("\(error)") }
     }
 
     /// The allocation that holds `bytes` bytes from `address` on, or a failure naming the address.
-    private func check(_ address: UInt64, bytes: Int) throws {
+    private func check(_ device: UInt64, bytes: Int) throws -> UnsafeMutableRawPointer {
+        let address = try host(device)
         let inside = buffers.values.contains { address >= $0.address && address + UInt64(bytes) <= $0.address + UInt64($0.byteCount) }
-        guard inside else { throw EmulationError("\(bytes) bytes at \(address) are not inside one allocation") }
+        guard inside else { throw EmulationError("\(bytes) bytes at \(device) are not inside one allocation") }
+        return UnsafeMutableRawPointer(bitPattern: UInt(address))!
     }
 
     func upload(_ source: UnsafeRawPointer, to address: UInt64, bytes: Int) throws {
-        try check(address, bytes: bytes)
-        UnsafeMutableRawPointer(bitPattern: UInt(address))!.copyMemory(from: source, byteCount: bytes)
+        try check(address, bytes: bytes).copyMemory(from: source, byteCount: bytes)
     }
 
     func download(_ address: UInt64, to destination: UnsafeMutableRawPointer, bytes: Int) throws {
-        try check(address, bytes: bytes)
-        destination.copyMemory(from: UnsafeRawPointer(bitPattern: UInt(address))!, byteCount: bytes)
+        destination.copyMemory(from: try check(address, bytes: bytes), byteCount: bytes)
     }
 
     func launch(_ launch: KernelLaunch) throws {
         guard let family = familyOfKernel[launch.kernel] else { throw EmulationError("no kernel called \(launch.kernel)") }
         launches.append(launch)
-        try KernelEmulator.of(family).launch(launch)
+        let arguments = try launch.arguments.map { argument -> KernelArgument in
+            if case .address(let address) = argument { return .address(try host(address)) }
+            return argument
+        }
+        try KernelEmulator.of(family).launch(KernelLaunch(launch.kernel, grid: launch.grid, block: launch.block, arguments))
         try checkGuards()
     }
 
@@ -59,11 +77,9 @@ final class EmulatedGPU: GPUDevice, @unchecked Sendable {
         guard lda >= (transposeA ? k : m), ldb >= (transposeB ? n : k), ldc >= m else {
             throw EmulationError("sgemm: leading dimensions \(lda), \(ldb), \(ldc) too small for \(m)x\(n)x\(k)")
         }
-        try check(a, bytes: 4 * ((transposeA ? m : k) - 1) * lda + 4 * (transposeA ? k : m))
-        try check(b, bytes: 4 * ((transposeB ? k : n) - 1) * ldb + 4 * (transposeB ? n : k))
-        try check(c, bytes: 4 * ((n - 1) * ldc + m))
-        let pa = UnsafePointer<Float>(bitPattern: UInt(a))!, pb = UnsafePointer<Float>(bitPattern: UInt(b))!
-        let pc = UnsafeMutablePointer<Float>(bitPattern: UInt(c))!
+        let pa = try check(a, bytes: 4 * ((transposeA ? m : k) - 1) * lda + 4 * (transposeA ? k : m)).assumingMemoryBound(to: Float.self)
+        let pb = try check(b, bytes: 4 * ((transposeB ? k : n) - 1) * ldb + 4 * (transposeB ? n : k)).assumingMemoryBound(to: Float.self)
+        let pc = try check(c, bytes: 4 * ((n - 1) * ldc + m)).assumingMemoryBound(to: Float.self)
         for j in 0..<n {
             for i in 0..<m {
                 var sum = 0.0
