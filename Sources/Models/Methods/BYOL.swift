@@ -40,6 +40,8 @@ public final class BYOL: SelfSupervisedMethod {
     let targetMode = Mode(training: true)
     let network: TwoViewNetwork
     let backend: any Backend
+    /// Where the losses run (the host; on the CPU, this backend itself).
+    lazy var island = HostIsland(backend)
     public private(set) var group: any Communicator = LocalCommunicator()
     public var lastBackwardStore: ParameterStore { network.twin }
 
@@ -64,7 +66,7 @@ public final class BYOL: SelfSupervisedMethod {
             MLPHead("projector", inputDimension: config.featureDimension, hiddenDimension: projectorHiddenDimension,
                     outputDimension: projectorOutputDimension, mode: mode, store: store, backend: backend)
         }
-        network = TwoViewNetwork(seed: seed) { store in
+        network = TwoViewNetwork(seed: seed, backend: backend) { store in
             ViewBranch(encoder: ResNet(config, mode: mode, store: store, backend: backend),
                        projector: projector(store, mode),
                        predictor: MLPHead("predictor", inputDimension: projectorOutputDimension,
@@ -75,7 +77,7 @@ public final class BYOL: SelfSupervisedMethod {
         targetStore = ParameterStore()
         targetEncoder = ResNet(config, mode: targetMode, store: targetStore, backend: backend)
         targetProjector = projector(targetStore, targetMode)
-        targetStore.allocate(seed: seed)
+        targetStore.allocate(seed: seed, backend: backend)
         let online = network.store.parameters
         for (index, info) in targetStore.parameters.enumerated() {
             precondition(online[index].name == info.name && online[index].offset == info.offset,
@@ -87,7 +89,7 @@ public final class BYOL: SelfSupervisedMethod {
     /// Sets the target's parameters to the online encoder's and projector's (done at creation; call it
     /// again after loading online weights from elsewhere, e.g. a pretrained encoder).
     public func copyOnlineToTarget() {
-        targetStore.values.assign(from: onlinePrefix)
+        backend.copy(onlinePrefix, to: targetStore.values)
     }
 
     /// The online encoder + projector parameters: the first `targetStore.count` values of `store`.
@@ -101,18 +103,18 @@ public final class BYOL: SelfSupervisedMethod {
 
     public func trainStep(view1 x1: Tensor, view2 x2: Tensor) -> MethodStepResult {
         precondition(mode.training, "BYOL.trainStep needs training mode")
-        let p1 = network.view1.forward(x1), p2 = network.view2.forward(x2)
+        let p1 = island.down(network.view1.forward(x1)), p2 = island.down(network.view2.forward(x2))
         // The target's output buffer is reused by its second forward: keep a copy of view 1's.
-        let target1 = copied(targetForward(x1)), target2 = targetForward(x2)
+        let target1 = island.hostCopy(targetForward(x1)), target2 = island.down(targetForward(x2))
         let share = loss.forward(p1: p1, p2: p2, target1: target1, target2: target2,
                                  globalBatch: p1.shape[0] * group.worldSize)
         let result = BYOLLoss.Output(loss: collectiveOrExit { try group.allReduceSum(share.loss) },
                                      gradP1: share.gradP1, gradP2: share.gradP2)
-        let std = (EmbeddingStd.of(network.view1.projection!, group: group)
-                   + EmbeddingStd.of(network.view2.projection!, group: group)) / 2
-        let features = copied(network.view1.features!)
-        network.view1.backward(result.gradP1)
-        network.view2.backward(result.gradP2)
+        let std = (EmbeddingStd.of(island.down(network.view1.projection!), group: group)
+                   + EmbeddingStd.of(island.down(network.view2.projection!), group: group)) / 2
+        let features = island.hostCopy(network.view1.features!)
+        network.view1.backward(island.up(result.gradP1))
+        network.view2.backward(island.up(result.gradP2))
         return MethodStepResult(loss: result.loss, terms: result.terms, embeddingStd: std, features: features)
     }
 

@@ -16,6 +16,8 @@ public final class SimCLR: SelfSupervisedMethod {
     public let loss: NTXentLoss
     let network: TwoViewNetwork
     let backend: any Backend
+    /// Where the losses run (the host; on the CPU, this backend itself).
+    lazy var island = HostIsland(backend)
     public private(set) var group: any Communicator = LocalCommunicator()
     var faults = DistributedFaults()
     public var lastBackwardStore: ParameterStore { network.twin }
@@ -35,7 +37,7 @@ public final class SimCLR: SelfSupervisedMethod {
         self.mode = mode
         self.backend = backend
         loss = NTXentLoss(temperature: temperature)
-        network = TwoViewNetwork(seed: seed) { store in
+        network = TwoViewNetwork(seed: seed, backend: backend) { store in
             ViewBranch(encoder: ResNet(config, mode: mode, store: store, backend: backend),
                        projector: MLPHead("projector", inputDimension: config.featureDimension,
                                           hiddenDimension: projectorHiddenDimension,
@@ -46,14 +48,14 @@ public final class SimCLR: SelfSupervisedMethod {
 
     public func trainStep(view1 x1: Tensor, view2 x2: Tensor) -> MethodStepResult {
         precondition(mode.training, "SimCLR.trainStep needs training mode")
-        let z1 = network.view1.forward(x1), z2 = network.view2.forward(x2)
+        let z1 = island.down(network.view1.forward(x1)), z2 = island.down(network.view2.forward(x2))
         let result = loss.forward(z1: z1, z2: z2, group: group,
                                   gatherBackward: faults.localGatherBackward ? .localSliceOnly : .reduceScatter,
-                                  backend: backend)
+                                  backend: island.host)
         let std = (EmbeddingStd.of(z1, group: group) + EmbeddingStd.of(z2, group: group)) / 2
-        let features = copied(network.view1.features!)
-        network.view1.backward(result.gradZ1)
-        network.view2.backward(result.gradZ2)
+        let features = island.hostCopy(network.view1.features!)
+        network.view1.backward(island.up(result.gradZ1))
+        network.view2.backward(island.up(result.gradZ2))
         return MethodStepResult(loss: result.loss, terms: result.terms, embeddingStd: std, features: features)
     }
 }

@@ -14,6 +14,8 @@ public final class Supervised: SelfSupervisedMethod {
     /// True when labels are 0/1 flags per class (`[B, K]`) rather than one class per image.
     public let multiLabel: Bool
     let backend: any Backend
+    /// Where the losses run (the host; on the CPU, this backend itself).
+    lazy var island = HostIsland(backend)
     private var gradLogits: Tensor?
     public private(set) var group: any Communicator = LocalCommunicator()
 
@@ -27,7 +29,7 @@ public final class Supervised: SelfSupervisedMethod {
         self.multiLabel = multiLabel
         encoder = ResNet(config, mode: mode, store: store, backend: backend)
         classifier = Linear("fc", inFeatures: config.featureDimension, outFeatures: classCount, store: store, backend: backend)
-        store.allocate(seed: seed)
+        store.allocate(seed: seed, backend: backend)
     }
 
     public func trainStep(view1: Tensor, view2: Tensor) -> MethodStepResult {
@@ -36,19 +38,19 @@ public final class Supervised: SelfSupervisedMethod {
 
     public func trainStep(view1: Tensor, view2: Tensor, labels: [Int32]) -> MethodStepResult {
         let features = encoder.forward(view1)
-        let logits = classifier.forward(features)
-        if gradLogits?.shape != logits.shape { gradLogits = backend.zeros(logits.shape) }
-        let loss = classificationLoss(logits: logits, labels: labels, multiLabel: multiLabel, gradLogits: gradLogits!, backend: backend)
+        let logits = island.down(classifier.forward(features))
+        if gradLogits?.shape != logits.shape { gradLogits = island.host.zeros(logits.shape) }
+        let loss = classificationLoss(logits: logits, labels: labels, multiLabel: multiLabel, gradLogits: gradLogits!,
+                                      backend: island.host)
         // The global batch's mean loss: each rank's local mean weighs 1/R (equal local batches).
         let ranks = group.worldSize
-        if ranks > 1 { backend.scale(gradLogits!, by: 1 / Float(ranks)) }
+        if ranks > 1 { island.host.scale(gradLogits!, by: 1 / Float(ranks)) }
         let scored = scorePredictions(logits: logits, labels: labels, multiLabel: multiLabel)
         var sums = [loss / Double(ranks), Double(scored.correct), Double(scored.scored)]
         collectiveOrExit { try group.allReduceSum(&sums) }
         let accuracy = sums[1] / max(sums[2], 1)
-        let detached = backend.zeros(features.shape)
-        backend.copy(features, to: detached)
-        let gradFeatures = classifier.backward(gradLogits!)
+        let detached = island.hostCopy(features)
+        let gradFeatures = classifier.backward(island.up(gradLogits!))
         store.layerBackwardFinished()  // fc's gradients are final: the all-reduce may start on them
         _ = encoder.backward(gradFeatures)
         return MethodStepResult(loss: sums[0], terms: [("train_acc", accuracy)], embeddingStd: 0, features: detached)

@@ -50,10 +50,10 @@ final class TwoViewNetwork {
     let view1, view2: ViewBranch
 
     /// `build(store)` creates one copy of the layers, registering into `store` (encoder first).
-    init(seed: UInt64, _ build: (ParameterStore) -> ViewBranch) {
+    init(seed: UInt64, backend: any Backend, _ build: (ParameterStore) -> ViewBranch) {
         store = ParameterStore()
         view1 = build(store)
-        store.allocate(seed: seed)
+        store.allocate(seed: seed, backend: backend)
         twin = ParameterStore()
         view2 = build(twin)
         twin.allocate(sharing: store)

@@ -16,6 +16,8 @@ public final class VICReg: SelfSupervisedMethod {
     public let loss: VICRegLoss
     let network: TwoViewNetwork
     let backend: any Backend
+    /// Where the losses run (the host; on the CPU, this backend itself).
+    lazy var island = HostIsland(backend)
     public private(set) var group: any Communicator = LocalCommunicator()
     var faults = DistributedFaults()
     public var lastBackwardStore: ParameterStore { network.twin }
@@ -36,7 +38,7 @@ public final class VICReg: SelfSupervisedMethod {
         self.backend = backend
         loss = VICRegLoss(invarianceWeight: invarianceWeight, varianceWeight: varianceWeight,
                           covarianceWeight: covarianceWeight)
-        network = TwoViewNetwork(seed: seed) { store in
+        network = TwoViewNetwork(seed: seed, backend: backend) { store in
             ViewBranch(encoder: ResNet(config, mode: mode, store: store, backend: backend),
                        projector: MLPHead("projector", inputDimension: config.featureDimension,
                                           hiddenDimension: projectorHiddenDimension,
@@ -47,14 +49,14 @@ public final class VICReg: SelfSupervisedMethod {
 
     public func trainStep(view1 x1: Tensor, view2 x2: Tensor) -> MethodStepResult {
         precondition(mode.training, "VICReg.trainStep needs training mode")
-        let z1 = network.view1.forward(x1), z2 = network.view2.forward(x2)
+        let z1 = island.down(network.view1.forward(x1)), z2 = island.down(network.view2.forward(x2))
         let result = loss.forward(z1: z1, z2: z2, group: group,
-                                  scope: faults.localGatherBackward ? .localBatchOnly : .globalBatch, backend: backend)
+                                  scope: faults.localGatherBackward ? .localBatchOnly : .globalBatch, backend: island.host)
         // Over the rows the loss already gathered (no second all-gather of the [B, D] embeddings).
         let std = (EmbeddingStd.of(result.globalZ1) + EmbeddingStd.of(result.globalZ2)) / 2
-        let features = copied(network.view1.features!)
-        network.view1.backward(result.gradZ1)
-        network.view2.backward(result.gradZ2)
+        let features = island.hostCopy(network.view1.features!)
+        network.view1.backward(island.up(result.gradZ1))
+        network.view2.backward(island.up(result.gradZ2))
         return MethodStepResult(loss: result.loss, terms: result.terms, embeddingStd: std, features: features)
     }
 }
