@@ -37,12 +37,15 @@ let package = Package(
                           swiftSettings: strict),
 
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
-        // Emulation/cuda_emulation.h: CUDA's built-ins on the CPU, so the kernels run in tests without a GPU.
-        .testTarget(name: "CUDARuntimeTests", dependencies: ["CUDARuntime", "CCUDA", "Engine", "Models"],
-                    exclude: ["Emulation/cuda_emulation.h"]),
+        // The emulated GPU for the tests: CUDA's built-ins on the CPU (cuda_emulation.h), the kernels compiled
+        // by the host's C++ compiler, a GPUDevice over them. Only test targets depend on it.
+        .target(name: "GPUEmulation", dependencies: ["CUDARuntime"], path: "Tests/GPUEmulation",
+                exclude: ["cuda_emulation.h"]),
+        .testTarget(name: "CUDARuntimeTests", dependencies: ["CUDARuntime", "CCUDA", "Engine", "Models", "GPUEmulation"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Engine", "CZlib"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "DistTrainTests", dependencies: ["DistTrain", "CZlib"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DistTrainTests", dependencies: ["DistTrain", "CZlib", "CUDARuntime", "GPUEmulation"],
+                    resources: [.copy("Fixtures")]),
     ]
 )

@@ -1,5 +1,6 @@
 @testable import CUDARuntime
 import Engine
+import GPUEmulation
 import XCTest
 
 /// The batch-norm family on the CPU emulator, with the backend's launch shapes, against the CPU backend:

@@ -1,5 +1,6 @@
 @testable import CUDARuntime
 import Engine
+import GPUEmulation
 import XCTest
 
 /// `CUDABackend` on the emulated GPU (kernels on the CPU emulator, cuBLAS's column-major sgemm as an

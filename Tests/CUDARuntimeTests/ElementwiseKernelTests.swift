@@ -1,5 +1,6 @@
 @testable import CUDARuntime
 import Engine
+import GPUEmulation
 import XCTest
 
 /// ReLU, arithmetic, bias, the squared norm, pooling, im2col and col2im run on the CPU emulator with the

@@ -1,5 +1,6 @@
 @testable import CUDARuntime
 import Engine
+import GPUEmulation
 import XCTest
 
 /// Shared pieces of the emulated-kernel tests: inputs, the CPU reference, and comparisons.

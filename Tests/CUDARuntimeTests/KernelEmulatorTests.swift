@@ -1,4 +1,5 @@
 @testable import CUDARuntime
+import GPUEmulation
 import XCTest
 
 /// The CPU emulator itself: block reductions through shared memory and shuffles give the right sums, and

@@ -1,5 +1,6 @@
 @testable import CUDARuntime
 import Engine
+import GPUEmulation
 import XCTest
 
 /// Softmax cross-entropy on the CPU emulator against the CPU backend, for 10 classes (one warp) and 300

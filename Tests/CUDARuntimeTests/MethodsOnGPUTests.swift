@@ -1,6 +1,7 @@
 @testable import CUDARuntime
 import Engine
 import Models
+import GPUEmulation
 import XCTest
 
 /// One training step of each method on `CUDABackend` (emulated GPU) against the same step on the CPU:

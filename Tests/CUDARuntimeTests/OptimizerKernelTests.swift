@@ -1,6 +1,7 @@
 @testable import CUDARuntime
 import Engine
 import Models
+import GPUEmulation
 import XCTest
 
 /// The optimiser family on the CPU emulator, with the backend's launch shapes, against the CPU backend

@@ -1,6 +1,7 @@
 @testable import CUDARuntime
 import Engine
 import Models
+import GPUEmulation
 import XCTest
 
 /// A whole ResNet training step on `CUDABackend` (emulated GPU) against the same step on the CPU backend:

@@ -1,6 +1,6 @@
 import CUDARuntime
 import Foundation
-import XCTest
+
 
 /// Runs a kernel family's CUDA C++ on the CPU: the source, behind `cuda_emulation.h` (CUDA's built-ins as
 /// cooperative fibers, one per GPU thread), compiled by the host's C++ compiler into a shared library
@@ -8,10 +8,10 @@ import XCTest
 /// `kernelParams`. So the tests check each kernel's arithmetic, indexing, barriers and launch shape
 /// against the CPU backend without a GPU; timing, memory coalescing and the real CUDA compiler are left
 /// to a GPU machine (NVRTC compiles the same sources in `KernelCompileTests`).
-final class KernelEmulator: KernelLauncher {
+public final class KernelEmulator: KernelLauncher {
     typealias EntryPoint = @convention(c) (UnsafePointer<UInt32>, UnsafeMutablePointer<UnsafeMutableRawPointer?>,
                                            UnsafeMutablePointer<CChar>, Int32) -> Int32
-    let family: KernelSource
+    public let family: KernelSource
     private let handle: UnsafeMutableRawPointer
     private let entries: [String: EntryPoint]
 
@@ -20,7 +20,7 @@ final class KernelEmulator: KernelLauncher {
     private static let lock = NSLock()
 
     /// The emulator of `family`, compiled on first use.
-    static func of(_ family: KernelSource) throws -> KernelEmulator {
+    public static func of(_ family: KernelSource) throws -> KernelEmulator {
         lock.lock()
         defer { lock.unlock() }
         if let emulator = compiled[family.name] { return emulator }
@@ -29,11 +29,11 @@ final class KernelEmulator: KernelLauncher {
         return emulator
     }
 
-    static let header = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    public static let header = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("cuda_emulation.h").path
 
     /// The C++ compiler: `$CXX`, else the first of clang++ (which every Swift toolchain ships), g++, c++.
-    static func compiler() throws -> String {
+    public static func compiler() throws -> String {
         let environment = ProcessInfo.processInfo.environment
         if let given = environment["CXX"], !given.isEmpty { return given }
         for folder in (environment["PATH"] ?? "/usr/bin").split(separator: ":") {
@@ -45,7 +45,7 @@ final class KernelEmulator: KernelLauncher {
                              + "the Swift toolchain's clang++ is enough")
     }
 
-    init(_ family: KernelSource) throws {
+    public init(_ family: KernelSource) throws {
         self.family = family
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("disttrain-emulation-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -85,7 +85,7 @@ final class KernelEmulator: KernelLauncher {
 
     deinit { dlclose(handle) }
 
-    func launch(_ launch: KernelLaunch) throws {
+    public func launch(_ launch: KernelLaunch) throws {
         guard let entry = entries[launch.kernel] else {
             throw EmulationError("\(launch.kernel) is not a kernel of the \(family.name) family")
         }
@@ -100,7 +100,7 @@ final class KernelEmulator: KernelLauncher {
     }
 }
 
-struct EmulationError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct EmulationError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

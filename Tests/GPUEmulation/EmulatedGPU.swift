@@ -1,4 +1,4 @@
-@testable import CUDARuntime
+import CUDARuntime
 import Foundation
 
 /// A `GPUDevice` on the CPU for `CUDABackend`'s tests: guarded host buffers as device memory, every kernel
@@ -9,35 +9,35 @@ import Foundation
 /// and AArch64: host code that dereferences a device tensor's `pointer` (as it could not on a real GPU)
 /// crashes here too, instead of quietly working. Only this device subtracts the tag (launch arguments,
 /// copies, sgemm operands).
-final class EmulatedGPU: GPUDevice, @unchecked Sendable {
-    let index = 0
-    static let addressTag: UInt64 = 0x4000_0000_0000_0000
+public final class EmulatedGPU: GPUDevice, @unchecked Sendable {
+    public let index = 0
+    public static let addressTag: UInt64 = 0x4000_0000_0000_0000
     private var buffers: [UInt64: GuardedBuffer] = [:]
     private var familyOfKernel: [String: KernelSource] = [:]
     /// Launches run so far, in order (the tests read the kernels an op used).
-    private(set) var launches: [KernelLaunch] = []
+    public private(set) var launches: [KernelLaunch] = []
 
-    init() {
+    public init() {
         for family in KernelLibrary.all { for kernel in family.kernels { familyOfKernel[kernel] = family } }
     }
 
-    var liveAllocations: Int { buffers.count }
+    public var liveAllocations: Int { buffers.count }
 
-    func allocate(bytes: Int) throws -> UInt64 {
+    public func allocate(bytes: Int) throws -> UInt64 {
         let buffer = GuardedBuffer("allocation \(buffers.count) of \(bytes) bytes", bytes: bytes)
         buffers[buffer.address] = buffer
         return buffer.address + Self.addressTag
     }
 
     /// The host address behind a device address, or a failure naming it when it is not one.
-    func host(_ address: UInt64) throws -> UInt64 {
+    public func host(_ address: UInt64) throws -> UInt64 {
         guard address >= Self.addressTag else {
             throw EmulationError("address \(address) is a host address, not one of this device's")
         }
         return address - Self.addressTag
     }
 
-    func free(_ address: UInt64) {
+    public func free(_ address: UInt64) {
         guard let buffer = buffers.removeValue(forKey: address &- Self.addressTag) else {
             preconditionFailure("free of \(address), which is not an allocation")
         }
@@ -52,15 +52,15 @@ final class EmulatedGPU: GPUDevice, @unchecked Sendable {
         return UnsafeMutableRawPointer(bitPattern: UInt(address))!
     }
 
-    func upload(_ source: UnsafeRawPointer, to address: UInt64, bytes: Int) throws {
+    public func upload(_ source: UnsafeRawPointer, to address: UInt64, bytes: Int) throws {
         try check(address, bytes: bytes).copyMemory(from: source, byteCount: bytes)
     }
 
-    func download(_ address: UInt64, to destination: UnsafeMutableRawPointer, bytes: Int) throws {
+    public func download(_ address: UInt64, to destination: UnsafeMutableRawPointer, bytes: Int) throws {
         destination.copyMemory(from: try check(address, bytes: bytes), byteCount: bytes)
     }
 
-    func launch(_ launch: KernelLaunch) throws {
+    public func launch(_ launch: KernelLaunch) throws {
         guard let family = familyOfKernel[launch.kernel] else { throw EmulationError("no kernel called \(launch.kernel)") }
         launches.append(launch)
         let arguments = try launch.arguments.map { argument -> KernelArgument in
@@ -71,7 +71,7 @@ final class EmulatedGPU: GPUDevice, @unchecked Sendable {
         try checkGuards()
     }
 
-    func sgemmColumnMajor(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+    public func sgemmColumnMajor(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                           a: UInt64, lda: Int, b: UInt64, ldb: Int, beta: Float, c: UInt64, ldc: Int) throws {
         // Column-major: element (i, j) of a matrix with leading dimension ld is at i + j·ld.
         guard lda >= (transposeA ? k : m), ldb >= (transposeB ? n : k), ldc >= m else {
@@ -94,8 +94,8 @@ final class EmulatedGPU: GPUDevice, @unchecked Sendable {
         }
     }
 
-    func synchronize() throws {}
+    public func synchronize() throws {}
 
     /// Throws when any allocation's guard bytes changed.
-    func checkGuards() throws { for buffer in buffers.values { try buffer.checkGuards() } }
+    public func checkGuards() throws { for buffer in buffers.values { try buffer.checkGuards() } }
 }
