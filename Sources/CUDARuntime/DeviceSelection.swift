@@ -82,18 +82,14 @@ public func probeCUDADevice(localRank: Int) throws -> CUDADeviceInfo {
     return CUDADeviceInfo(ordinal: ordinal, name: text, computeCapability: (Int(major), Int(minor)), count: Int(count))
 }
 
-/// Training and benchmarks cannot run on the GPU yet: `CUDABackend` implements every op (`disttrain
-/// gpu-check` compares them with the CPU), but the models keep their parameters and loss computations in
-/// host memory. A command that resolved its device calls this to fall back or stop: `--device cuda` stops
-/// with an error that says so; `auto` continues on the CPU and returns the line to print. Returns nil for
-/// `--device cpu`.
-public func requireCPUBackendUntilCUDAExists(_ selection: DeviceSelection, request: DeviceRequest) throws -> String? {
+/// For a command (or a configuration) that cannot use the GPU yet, `missing` saying why: `--device cuda`
+/// stops with an error that says so; `auto` continues on the CPU and returns the line to print. Returns
+/// nil for `--device cpu`.
+public func cpuOnly(_ selection: DeviceSelection, request: DeviceRequest, missing: String) throws -> String? {
     switch selection {
     case .cpu(let reason):
         return reason.map { "device: cpu (auto: \($0))" }
     case .cuda(let device):
-        let missing = "training on the GPU is not wired yet (GitHub issue 6: the CUDA backend's ops exist and "
-            + "'disttrain gpu-check' compares them with the CPU, but the models still hold their parameters in host memory)"
         if request == .cuda {
             throw DeviceUnavailable(description: "--device cuda: found \(device), but \(missing). Use --device cpu.")
         }

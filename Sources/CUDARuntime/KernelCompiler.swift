@@ -12,18 +12,24 @@ public struct KernelSource: Sendable {
     public let name: String
     public let source: String
     public let kernels: [String]
+    /// The entry points whose threads meet at `__syncthreads()` or warp shuffles (block reductions). The
+    /// GPU ignores this; the tests' CPU emulator runs only these as fibers and every other kernel's threads
+    /// as plain calls, and stops with an error if one of those reaches a barrier after all.
+    public let synchronizing: [String]
 
-    public init(name: String, source: String, kernels: [String]) {
+    public init(name: String, source: String, kernels: [String], synchronizing: [String] = []) {
+        precondition(Set(synchronizing).isSubset(of: kernels), "\(name): synchronizing kernels must be kernels of the family")
         self.name = name
         self.source = source
         self.kernels = kernels
+        self.synchronizing = synchronizing
     }
 
     /// A family of ours: the shared prelude (`kernelPrelude`), then `body`, with `#line` markers so
     /// NVRTC's messages give lines of `<name>.cu` as written in the Swift file's string, not of the whole.
-    static func family(_ name: String, _ body: String, kernels: [String]) -> KernelSource {
+    static func family(_ name: String, _ body: String, kernels: [String], synchronizing: [String] = []) -> KernelSource {
         KernelSource(name: name, source: "#line 1 \"prelude.cuh\"\n" + kernelPrelude + "#line 1 \"\(name).cu\"\n" + body,
-                     kernels: kernels)
+                     kernels: kernels, synchronizing: synchronizing)
     }
 }
 

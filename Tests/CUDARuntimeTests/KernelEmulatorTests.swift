@@ -21,7 +21,10 @@ final class KernelEmulatorTests: XCTestCase {
     }
     // Every thread writes out[threadIdx.x]: past the end when the buffer is smaller than the block.
     extern "C" __global__ void write_own_index(float* out) { out[threadIdx.x] = (float)threadIdx.x; }
-    """#, kernels: ["row_sums", "divergent_barrier", "write_own_index"])
+    // Synchronises, but the family does not declare it: the emulator runs it directly and must object.
+    extern "C" __global__ void undeclared_barrier(float* out) { __syncthreads(); out[threadIdx.x] = 1.0f; }
+    """#, kernels: ["row_sums", "divergent_barrier", "write_own_index", "undeclared_barrier"],
+       synchronizing: ["row_sums", "divergent_barrier"])
 
     func testBlockSumMatchesAHostSumForEveryBlock() throws {
         let emulator = try KernelEmulator.of(Self.probes)
@@ -71,6 +74,15 @@ final class KernelEmulatorTests: XCTestCase {
                                          [.address(short.address)]))
         XCTAssertThrowsError(try short.checkGuards()) {
             XCTAssertEqual("\($0)", "short: byte 240 (past the end of 240) was overwritten")
+        }
+    }
+
+    func testABarrierInAKernelNotDeclaredSynchronizingIsReported() throws {
+        let emulator = try KernelEmulator.of(Self.probes)
+        let out = GuardedBuffer("out", bytes: 64 * 4)
+        XCTAssertThrowsError(try emulator.launch(KernelLaunch("undeclared_barrier", grid: LaunchDimensions(1),
+                                                              block: LaunchDimensions(64), [.address(out.address)]))) {
+            XCTAssertTrue("\($0)".contains("__syncthreads() in a kernel its family does not list as synchronizing"), "\($0)")
         }
     }
 

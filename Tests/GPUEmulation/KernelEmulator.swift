@@ -53,8 +53,9 @@ public final class KernelEmulator: KernelLauncher {
         let source = folder.appendingPathComponent("\(family.name).cpp"), library = folder.appendingPathComponent("lib\(family.name).so")
         var text = "#include \"\(Self.header)\"\n" + family.source + "\n#line 1 \"launchers.cpp\"\n"
         for kernel in family.kernels {
+            let direct = family.synchronizing.contains(kernel) ? "false" : "true"
             text += "extern \"C\" int emu_launch_\(kernel)(const unsigned* dims, void** params, char* error, int size) "
-                + "{ return emu::launch(\(kernel), dims, params, error, size); }\n"
+                + "{ return emu::launch(\(kernel), dims, params, error, size, \(direct)); }\n"
         }
         try text.write(to: source, atomically: true, encoding: .utf8)
         let compile = Process()

@@ -3,12 +3,15 @@
 // __syncthreads() and warp shuffles are barriers the scheduler releases once every live thread of the
 // block (or of the warp) has reached them, so shared memory (plain `static` storage: one block at a time)
 // behaves as on the GPU, and a barrier that some threads never reach is reported instead of hanging.
+// Kernels not declared synchronizing run "direct": each thread a plain call, one after another (no
+// fibers, much faster); one of them that reaches a barrier after all stops with an error.
 #include <math.h>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,7 +34,8 @@ struct Fiber {
 struct Launch {
     dim3 grid, block, block_index;
     std::vector<Fiber> fibers;
-    std::vector<char> stacks;
+    std::unique_ptr<char[]> stacks;  // not zeroed: the fibers' stacks need no initial value
+    bool direct = false;
     size_t stack_size = 64 * 1024;
     ucontext_t scheduler;
     int current = 0;
@@ -45,15 +49,23 @@ inline Fiber& self() { return launch_state->fibers[launch_state->current]; }
 
 inline void yield_to_scheduler() { swapcontext(&self().context, &launch_state->scheduler); }
 
+// Thrown in direct mode, where there is no scheduler to return to.
+struct DirectFailure {};
+
 // Stops this thread and the launch with `message` (reported by launch()).
 [[noreturn]] inline void fail(const std::string& message) {
     if (launch_state->error.empty()) launch_state->error = message;
+    if (launch_state->direct) throw DirectFailure{};
     self().wait = Wait::done;
     setcontext(&launch_state->scheduler);
     std::abort();
 }
 
 inline void wait_at(Wait kind) {
+    if (launch_state->direct) {
+        fail(std::string(kind == Wait::block_barrier ? "__syncthreads()" : "a warp shuffle") +
+             " in a kernel its family does not list as synchronizing (KernelSource.synchronizing)");
+    }
     self().wait = kind;
     yield_to_scheduler();
 }
@@ -70,8 +82,27 @@ inline std::string describe_block() {
     return text;
 }
 
+// Direct mode: every thread of the block as a plain call, in order.
+inline bool run_block_direct(Launch& L) {
+    const int n = (int)(L.block.x * L.block.y * L.block.z);
+    try {
+        for (int i = 0; i < n; i++) {
+            Fiber& f = L.fibers[i];
+            f.linear = i;
+            f.index = dim3{(unsigned)(i % L.block.x), (unsigned)((i / L.block.x) % L.block.y),
+                           (unsigned)(i / (L.block.x * L.block.y))};
+            L.current = i;
+            L.body();
+        }
+    } catch (const DirectFailure&) {
+        return false;
+    }
+    return true;
+}
+
 // Runs every thread of the current block to completion, releasing barriers as they fill.
 inline bool run_block(Launch& L) {
+    if (L.direct) return run_block_direct(L);
     const int n = (int)(L.block.x * L.block.y * L.block.z);
     for (int i = 0; i < n; i++) {
         Fiber& f = L.fibers[i];
@@ -80,7 +111,7 @@ inline bool run_block(Launch& L) {
                        (unsigned)(i / (L.block.x * L.block.y))};
         f.wait = Wait::running;
         getcontext(&f.context);
-        f.context.uc_stack.ss_sp = L.stacks.data() + (size_t)i * L.stack_size;
+        f.context.uc_stack.ss_sp = L.stacks.get() + (size_t)i * L.stack_size;
         f.context.uc_stack.ss_size = L.stack_size;
         f.context.uc_link = &L.scheduler;
         makecontext(&f.context, fiber_main, 0);
@@ -140,9 +171,11 @@ void call_kernel(void (*kernel)(A...), void** params, std::index_sequence<I...>)
 }
 
 // dims: grid x, y, z then block x, y, z. params: one pointer per kernel argument, as cuLaunchKernel's.
+// direct: run the threads as plain calls (for kernels without barriers).
 template <typename... A>
-int launch(void (*kernel)(A...), const unsigned* dims, void** params, char* error, int error_size) {
+int launch(void (*kernel)(A...), const unsigned* dims, void** params, char* error, int error_size, bool direct) {
     Launch L;
+    L.direct = direct;
     L.grid = dim3{dims[0], dims[1], dims[2]};
     L.block = dim3{dims[3], dims[4], dims[5]};
     const size_t threads = (size_t)L.block.x * L.block.y * L.block.z;
@@ -153,7 +186,7 @@ int launch(void (*kernel)(A...), const unsigned* dims, void** params, char* erro
         return 1;
     }
     L.fibers.resize(threads);
-    L.stacks.resize(threads * L.stack_size);
+    if (!direct) L.stacks.reset(new char[threads * L.stack_size]);
     L.body = [&] { call_kernel(kernel, params, std::index_sequence_for<A...>{}); };
     Launch* previous = launch_state;
     launch_state = &L;

@@ -52,11 +52,16 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         return tensor
     }
 
-    public func onHost(_ tensor: Tensor) -> Tensor { Tensor(shape: tensor.shape, values: download(tensor)) }
+    /// A host copy of a device tensor; a host tensor (an optimiser's step counter) is returned as it is.
+    public func onHost(_ tensor: Tensor) -> Tensor {
+        tensor.device == .cpu ? tensor : Tensor(shape: tensor.shape, values: download(tensor))
+    }
 
+    /// Host to device; into a host destination (an optimiser's step counter) it is a host copy.
     public func upload(_ source: Tensor, to destination: Tensor) {
         precondition(source.device == .cpu && source.count == destination.count,
                      "upload: \(source) into \(destination)")
+        if destination.device == .cpu { destination.assign(from: source); return }
         run("upload \(source.shape)") {
             try gpu.upload(UnsafeRawPointer(source.pointer), to: address(destination), bytes: source.count * 4)
         }

@@ -183,7 +183,9 @@ extern "C" __global__ void bn_update_running(const float* mean, const float* var
 """#, kernels: ["bn_partial_sums_f32", "bn_partial_sums_bf16", "bn_moments_f32", "bn_moments_bf16",
                "bn_forward_f32", "bn_forward_bf16", "bn_relu_forward_f32", "bn_relu_forward_bf16",
                "bn_backward_partial_sums_f32", "bn_backward_partial_sums_bf16", "bn_sum_partials",
-               "bn_backward_input_f32", "bn_backward_input_bf16", "bn_update_running"])
+               "bn_backward_input_f32", "bn_backward_input_bf16", "bn_update_running"],
+   synchronizing: ["bn_partial_sums_f32", "bn_partial_sums_bf16", "bn_backward_partial_sums_f32",
+                   "bn_backward_partial_sums_bf16"])
 
 /// How the backend launches the batch-norm family on `[rows, channels]` activations (addresses are device
 /// pointers; `scratch` holds `scratchCount` floats of level-1 partial sums).

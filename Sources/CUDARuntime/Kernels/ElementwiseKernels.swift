@@ -59,7 +59,8 @@ extern "C" __global__ void sum_of_squares_total(const double* partial, int block
     if (threadIdx.x == 0) total[0] = sum;
 }
 """#, kernels: ["fill_f32", "copy_f32", "add_f32", "add_bf16", "accumulate_f32", "accumulate_bf16", "scale_f32", "scale_bf16",
-               "add_bias_f32", "add_bias_bf16", "bias_gradient", "sum_of_squares_partial", "sum_of_squares_total"])
+               "add_bias_f32", "add_bias_bf16", "bias_gradient", "sum_of_squares_partial", "sum_of_squares_total"],
+   synchronizing: ["sum_of_squares_partial", "sum_of_squares_total"])
 
 /// How the backend launches the element-wise family (addresses are device pointers).
 public enum ElementwiseLaunch {

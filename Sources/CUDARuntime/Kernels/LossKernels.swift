@@ -30,7 +30,7 @@ extern "C" __global__ void softmax_cross_entropy(const float* logits, const int*
     }
     if (threadIdx.x == 0) losses[b] = logf(sum) + m - z[label];
 }
-"""#, kernels: ["softmax_cross_entropy"])
+"""#, kernels: ["softmax_cross_entropy"], synchronizing: ["softmax_cross_entropy"])
 
 /// How the backend launches the loss family (addresses are device pointers).
 public enum LossLaunch {

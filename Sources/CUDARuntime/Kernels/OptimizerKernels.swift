@@ -84,7 +84,8 @@ extern "C" __global__ void adamw_step(float* p, const float* g, float* m, float*
         p[i] -= step_size * m[i] / (sqrtf(v[i]) * inverse_correction2 + eps);
     }
 }
-"""#, kernels: ["sgd_momentum_step", "lars_squared_norms", "lars_step", "lars_tensor_step", "ema_update", "adamw_step"])
+"""#, kernels: ["sgd_momentum_step", "lars_squared_norms", "lars_step", "lars_tensor_step", "ema_update", "adamw_step"],
+   synchronizing: ["lars_squared_norms"])
 
 /// How the backend launches the optimiser family over flat fp32 buffers (addresses are device pointers).
 public enum OptimizerLaunch {

@@ -49,7 +49,7 @@ struct BenchCommand: Command {
     static func run(_ arguments: [String]) throws {
         let parsed = try ParsedArguments(arguments, options: options, command: name)
         if parsed.has("loader") { return try runLoader(parsed) }
-        try resolveDeviceOption(parsed, localRank: 0, printsNote: true)
+        try resolveCPUOnlyDeviceOption(parsed, localRank: 0, printsNote: true)
         let depth = try parsed.int("depth")!, size = try parsed.int("image-size")!, channels = try parsed.int("channels")!
         let batch = try parsed.int("batch-size")!, threads = try parsed.int("threads")!, steps = try parsed.int("steps")!
         let width = try parsed.double("width")!, sgemmSize = try parsed.int("sgemm-size")!

@@ -86,13 +86,13 @@ struct TrainCommand: Command {
         let parsed = try ParsedArguments(try ConfigFile.expand(arguments), options: options, command: name)
         let topology = Topology.fromProcessEnvironment()
         let options = try resolve(parsed, topology: topology)
-        try resolveDeviceOption(parsed, localRank: topology.localRank, printsNote: topology.rank == 0)
+        let device = try trainingBackend(parsed, topology: topology)
         let communicator = try Distributed.start(topology: topology)
         // Every rank builds its trainer (datasets, model, resume) on its own; then they agree, so a rank
         // that fails (a missing file) stops everyone with its message instead of leaving them waiting.
         var trainer: Trainer?
         var failure: (any Error)?
-        do { trainer = try Trainer(options: options, communicator: communicator) } catch { failure = error }
+        do { trainer = try Trainer(options: options, communicator: communicator, device: device) } catch { failure = error }
         if let failure, communicator.worldSize == 1 { throw failure }
         _ = try RankAgreement.agree(communicator, failure: failure, stopRequested: false, context: "while starting")
         // On an error the process exits without MPI_Finalize, which could wait for a rank that is gone.

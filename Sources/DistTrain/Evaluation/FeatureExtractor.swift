@@ -3,7 +3,8 @@ import Engine
 import Models
 
 /// Encoder features of a whole dataset, in evaluation mode (running BN statistics), without augmentation
-/// (or, with `horizontalFlip`, of every image mirrored left-right). Returns `[N, F]` features and the labels.
+/// (or, with `horizontalFlip`, of every image mirrored left-right). Returns `[N, F]` features (in host
+/// memory, whatever `backend` the encoder runs on) and the labels.
 func extractFeatures(encoder: ResNet, mode: Mode, dataset: ImageDataset, normalization: Normalization,
                      batchSize: Int, backend: any Backend,
                      horizontalFlip: Bool = false) throws -> (features: Tensor, labels: [Int32]) {
@@ -12,16 +13,16 @@ func extractFeatures(encoder: ResNet, mode: Mode, dataset: ImageDataset, normali
     defer { mode.training = wasTraining }
     let assembler = try BatchAssembler(dataset: dataset, normalization: normalization)
     let featureCount = encoder.config.featureDimension
-    let features = backend.zeros([dataset.count, featureCount])
+    let features = Tensor(zeros: [dataset.count, featureCount])
     var labels: [Int32] = []
     labels.reserveCapacity(dataset.count)
     var start = 0
     while start < dataset.count {
         let count = min(batchSize, dataset.count - start)
-        let batch = backend.zeros([count, dataset.height, dataset.width, dataset.channels])
+        let batch = Tensor(zeros: [count, dataset.height, dataset.width, dataset.channels])
         labels += assembler.assemble(indices: Array(start..<(start + count)), epoch: 0, into: batch)
         if horizontalFlip { mirrorLeftRight(batch) }
-        let out = encoder.forward(batch)
+        let out = backend.onHost(encoder.forward(backend.deviceCopy(batch)))
         Tensor(view: features.storage, offset: start * featureCount, shape: [count, featureCount]).assign(from: out)
         start += count
     }

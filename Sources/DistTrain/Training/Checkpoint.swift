@@ -26,10 +26,10 @@ enum Checkpoint {
     static func save(path: String, parts: [CheckpointPart], epoch: Int, step: Int,
                      metadata: [String: String] = [:], pauseHalfway: Double? = nil) throws {
         var tensors: [(name: String, tensor: Tensor)] = []
-        for part in parts {
-            tensors += TorchStateDict.export(part.store, prefix: part.prefix)
+        for part in parts {  // a store on a GPU is read through a host copy
+            tensors += TorchStateDict.export(part.store.hostCopy(), prefix: part.prefix)
             for (name, tensor) in part.optimizer?.stateTensors ?? [] {
-                tensors.append((part.prefix + "optimizer." + name, tensor))
+                tensors.append((part.prefix + "optimizer." + name, part.store.deviceBackend?.onHost(tensor) ?? tensor))
             }
         }
         var meta = metadata
@@ -50,7 +50,9 @@ enum Checkpoint {
                             + "expected \(format) with epoch and step); to start from plain weights use --init")
         }
         for part in parts {
-            try TorchStateDict.load(part.store, from: file, name: { part.prefix + $0 })
+            let host = part.store.hostCopy()  // the store itself on the CPU
+            try TorchStateDict.load(host, from: file, name: { part.prefix + $0 })
+            part.store.upload(from: host)
             for info in part.store.buffers {
                 guard file.entries[part.prefix + info.name] != nil else {
                     throw FileError(path, "has no buffer '\(part.prefix + info.name)'; the checkpoint is from another model")
@@ -61,7 +63,9 @@ enum Checkpoint {
                 guard stored.count == tensor.count else {
                     throw FileError(path, "optimizer state '\(part.prefix)optimizer.\(name)' has \(stored.count) values, the run needs \(tensor.count)")
                 }
-                tensor.assign(from: stored.reshaped(tensor.shape))
+                if let device = part.store.deviceBackend { device.upload(stored, to: tensor) } else {
+                    tensor.assign(from: stored.reshaped(tensor.shape))
+                }
             }
         }
         return (epoch, step, file.metadata)

@@ -6,7 +6,9 @@ import Models
 /// BYOL's target then copies the online network, so both start from the same weights. Every rank reads
 /// the same file, so the replicas start identical; `log` (rank 0) prints what was loaded.
 func loadInitialEncoder(_ path: String, into method: any SelfSupervisedMethod, log: Bool = true) throws {
-    let report = try loadInitialWeights(path: path, into: method.store, encoder: method.encoder)
+    let host = method.store.hostCopy()  // the store itself on the CPU
+    let report = try loadInitialWeights(path: path, into: host, encoder: method.encoder)
+    method.store.upload(from: host)
     (method as? BYOL)?.copyOnlineToTarget()
     if log { printFlushed("init: \(path): \(report.description)") }
 }

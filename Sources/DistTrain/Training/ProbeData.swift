@@ -39,13 +39,13 @@ final class ProbeData {
         }
         let indices = pending.removeLast()
         if batch?.shape[0] != indices.count {
-            batch = backend.zeros([indices.count, train.height, train.width, train.channels])
+            batch = Tensor(zeros: [indices.count, train.height, train.width, train.channels])
         }
         let labels = assembler.assemble(indices: indices, epoch: 0, into: batch!)
         let wasTraining = mode.training
         mode.training = false
         defer { mode.training = wasTraining }
-        let features = encoder.forward(batch!)
+        let features = backend.onHost(encoder.forward(backend.deviceCopy(batch!)))
         return probe.trainStep(features: features, labels: labels)
     }
 }

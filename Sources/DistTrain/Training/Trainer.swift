@@ -19,7 +19,10 @@ final class Trainer {
     /// The ranks, through a `TimedCommunicator`: every collective the main thread makes (SyncBN, gathers,
     /// loss reductions, agreement) adds to the step's communication time.
     let communicator: TimedCommunicator
-    let backend: CPUBackend
+    /// Where the network trains: the CPU, or a GPU (`--device cuda`, one process).
+    let backend: any Backend
+    /// Where the online probe, the kNN and the losses' host side run: `backend` itself on the CPU.
+    let hostBackend: any Backend
     let train: ImageDataset
     /// The test split; loaded on rank 0 only (the others never evaluate).
     let test: ImageDataset?
@@ -44,11 +47,17 @@ final class Trainer {
 
     /// Builds everything local to this rank. Makes no collective call, so a rank that fails here (a missing
     /// file) cannot leave the others waiting: `TrainCommand` has the ranks agree on the outcome first.
-    init(options: TrainOptions, communicator: any Communicator = LocalCommunicator()) throws {
+    init(options: TrainOptions, communicator: any Communicator = LocalCommunicator(), device: (any Backend)? = nil) throws {
         self.options = options
         self.communicator = TimedCommunicator(communicator)
         faults = try FaultInjection()
-        backend = CPUBackend(threads: options.threads)
+        let host = CPUBackend(threads: options.threads)
+        backend = device ?? host
+        hostBackend = backend.device == .cpu ? backend : host
+        if backend.device != .cpu && communicator.worldSize > 1 {
+            throw UsageError("--device cuda trains in one process for now: several GPU ranks need the NCCL communicator, "
+                             + "which is not built yet (GitHub issue 6). Run one process, or --device cpu with mpirun")
+        }
         let isRoot = communicator.rank == 0
         var train = try loadDataset(name: options.dataset, split: .train, directory: options.dataDirectory,
                                     imageSize: options.imageSize)
@@ -85,7 +94,7 @@ final class Trainer {
         probe = trainsProbe
             ? LinearProbe(featureDimension: config.featureDimension, classCount: probeClasses.classCount,
                           multiLabel: probeClasses.labelsPerSample > 1, learningRate: Float(options.probeLearningRate),
-                          seed: options.seed, backend: backend)
+                          seed: options.seed, backend: hostBackend)
             : nil
         sampler = try ShardedSampler(datasetCount: train.count, globalBatchSize: options.batchSize,
                                      rank: communicator.rank, worldSize: communicator.worldSize, seed: options.seed)
@@ -178,7 +187,9 @@ final class Trainer {
                 method.store.zeroGradients()
                 reducer?.beginStep()
                 method.lastBackwardStore.beginBackward()
-                let result = method.trainStep(view1: batch.view1, view2: batch.view2, labels: batch.labels)
+                let view1 = backend.deviceCopy(batch.view1)
+                let view2 = batch.view2.storage === batch.view1.storage ? view1 : backend.deviceCopy(batch.view2)
+                let result = method.trainStep(view1: view1, view2: view2, labels: batch.labels)
                 // The loss is the global batch's on every rank, so every rank stops here together.
                 guard result.loss.isFinite else { throw nonFiniteLoss(result.loss) }
                 var stepWait = communicator.takeSeconds()  // SyncBN, gathers, loss reductions
@@ -342,7 +353,10 @@ final class Trainer {
         if let supervised = method as? Supervised {
             supervised.mode.training = false
             defer { supervised.mode.training = true }
-            return try accuracy(on: test) { scorePredictions(logits: supervised.logits($0), labels: $1, multiLabel: supervised.multiLabel) }
+            return try accuracy(on: test) { images, labels in
+                let logits = backend.onHost(supervised.logits(backend.deviceCopy(images)))
+                return scorePredictions(logits: logits, labels: labels, multiLabel: supervised.multiLabel)
+            }
         }
         guard let probe else { return nil }
         let (features, labels) = try extractFeatures(encoder: method.encoder, mode: method.mode,
@@ -362,7 +376,7 @@ final class Trainer {
                                           normalization: normalization, batchSize: 256, backend: backend)
         let accuracy = WeightedKNN().accuracy(train: trainSet.features, trainLabels: trainSet.labels,
                                               test: testSet.features, testLabels: testSet.labels,
-                                              classCount: train.classCount, backend: backend)
+                                              classCount: train.classCount, backend: hostBackend)
         printFlushed("knn (k 200, T 0.07) test acc \(fixed(100 * accuracy, 2))%")
         run?.log([("epoch", .integer(epoch)), ("step", .integer(step)), ("knn_acc", .number(accuracy))])
     }
@@ -373,7 +387,7 @@ final class Trainer {
         var hits = 0, scored = 0, start = 0
         while start < dataset.count {
             let count = min(256, dataset.count - start)
-            let batch = backend.zeros([count, dataset.height, dataset.width, dataset.channels])
+            let batch = Tensor(zeros: [count, dataset.height, dataset.width, dataset.channels])
             let labels = assembler.assemble(indices: Array(start..<(start + count)), epoch: 0, into: batch)
             let result = score(batch, labels)
             hits += result.correct
@@ -460,7 +474,7 @@ final class EpochBatches {
             loader = nil
             assembler = try BatchAssembler(dataset: d, normalization: trainer.normalization, randomFlip: o.randomFlip,
                                            randomCropPadding: o.randomCropPadding, seed: o.seed)
-            batch = trainer.backend.zeros([trainer.sampler.localBatchSize, d.height, d.width, d.channels])
+            batch = Tensor(zeros: [trainer.sampler.localBatchSize, d.height, d.width, d.channels])
         }
         order = batches.makeIterator()
     }

@@ -137,3 +137,13 @@ public protocol Backend: AnyObject, Sendable {
     func adamwStep(parameters: Tensor, gradients: Tensor, firstMoment: Tensor, secondMoment: Tensor,
                    learningRate: Float, beta1: Double, beta2: Double, epsilon: Float, weightDecay: Float, step: Int)
 }
+
+extension Backend {
+    /// `host` as a tensor of this backend: the tensor itself on the CPU, an uploaded copy on a GPU.
+    public func deviceCopy(_ host: Tensor) -> Tensor {
+        guard device != .cpu else { return host }
+        let onDevice = zeros(host.shape)
+        upload(host, to: onDevice)
+        return onDevice
+    }
+}

@@ -23,10 +23,5 @@ struct HostIsland {
     func hostCopy(_ tensor: Tensor) -> Tensor { device.device == .cpu ? copied(tensor) : device.onHost(tensor) }
 
     /// A host gradient as a tensor of `device`: itself on the CPU, uploaded to a GPU.
-    func up(_ tensor: Tensor) -> Tensor {
-        guard device.device != .cpu else { return tensor }
-        let onDevice = device.zeros(tensor.shape)
-        device.upload(tensor, to: onDevice)
-        return onDevice
-    }
+    func up(_ tensor: Tensor) -> Tensor { device.deviceCopy(tensor) }
 }

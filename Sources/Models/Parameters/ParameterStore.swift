@@ -134,6 +134,36 @@ public final class ParameterStore {
         isAllocated = true
     }
 
+    /// This store with its values and buffers in host memory (for checkpoints and weight files): the store
+    /// itself when they already are, else a copy with the same names, shapes and offsets (gradients zero).
+    public func hostCopy() -> ParameterStore {
+        guard let deviceBackend else { return self }
+        let copy = ParameterStore()
+        copy.parameters = parameters
+        copy.buffers = buffers
+        copy.parameterCount = parameterCount
+        copy.bufferCount = bufferCount
+        copy.values = deviceBackend.onHost(values)
+        copy.bufferValues = deviceBackend.onHost(bufferValues)
+        copy.gradients = Tensor(zeros: [parameterCount])  // unused, but every parameter view has one
+        copy.isAllocated = true
+        return copy
+    }
+
+    /// Writes back the values and buffers of `host`, a `hostCopy()` of this store that was loaded into.
+    public func upload(from host: ParameterStore) {
+        guard host !== self else { return }
+        precondition(host.parameterCount == parameterCount && host.bufferCount == bufferCount,
+                     "upload(from:): a store of another layout")
+        guard let deviceBackend else {
+            values.assign(from: host.values)
+            bufferValues.assign(from: host.bufferValues)
+            return
+        }
+        deviceBackend.upload(host.values, to: values)
+        deviceBackend.upload(host.bufferValues, to: bufferValues)
+    }
+
     public func value(_ handle: ParameterHandle) -> Tensor { view(values, parameters[handle.index]) }
     public func gradient(_ handle: ParameterHandle) -> Tensor {
         let info = parameters[handle.index]
