@@ -7,7 +7,7 @@ import XCTest
 
 /// `train` on `CUDABackend` (the emulated GPU): batches go up, losses, probe and evaluation come back,
 /// checkpoints are written from and read into device memory. Small runs (synthetic 32x32 images, 32 of
-/// them, a width-1/16 ResNet-18): the emulator runs every GPU thread on the CPU.
+/// them, a width-1/16 ResNet-18): the emulator runs every GPU thread on the CPU. Release builds only, as the other training tests.
 ///
 /// Against the CPU the run is the first epoch, 2 steps: the warm-up's first learning rate is 0, so both
 /// steps' gradients are taken at the initial parameters, where the two backends agree to ~1e-6. Longer
@@ -15,7 +15,13 @@ import XCTest
 /// baseline a 1e-7 relative nudge to the parameters moves the CPU's own gradients by 0.57 % (a ReLU in
 /// layer4 sits at its kink), exactly as far as the GPU's differ from the CPU's there. The resumed-run
 /// test is exact instead: the GPU against itself over 4 steps.
-final class TrainerOnGPUTests: XCTestCase {
+final class TrainerOnGPUReleaseTests: XCTestCase {
+    override func setUpWithError() throws {
+        #if DEBUG
+        throw XCTSkip("training tests run from a release build: swift test -c release --filter ReleaseTests")
+        #endif
+    }
+
     func options(_ method: String, runDirectory: String, extra: [String] = []) throws -> TrainOptions {
         let arguments = ["--method", method, "--dataset", "synthetic", "--subset", "32", "--batch-size", "16",
                          "--epochs", "2", "--width", "0.0625", "--threads", "1", "--no-knn",
