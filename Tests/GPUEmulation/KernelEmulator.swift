@@ -32,16 +32,23 @@ public final class KernelEmulator: KernelLauncher {
     public static let header = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("cuda_emulation.h").path
 
-    /// The C++ compiler: `$CXX`, else the first of clang++ (which every Swift toolchain ships), g++, c++.
+    /// The C++ compiler: `$CXX`, else the first of clang++ (which every Swift toolchain ships), g++, c++ on
+    /// `PATH`, else the clang++ of the toolchain a `swift` on `PATH` links to.
     public static func compiler() throws -> String {
         let environment = ProcessInfo.processInfo.environment
         if let given = environment["CXX"], !given.isEmpty { return given }
-        for folder in (environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+        let folders = (environment["PATH"] ?? "/usr/bin").split(separator: ":").map(String.init)
+        for folder in folders {
             for name in ["clang++", "g++", "c++"] where FileManager.default.isExecutableFile(atPath: "\(folder)/\(name)") {
                 return "\(folder)/\(name)"
             }
         }
-        throw EmulationError("no C++ compiler found (tried $CXX, then clang++, g++ and c++ on PATH); "
+        // A `swift` reached through a symbolic link: its toolchain's clang++ sits beside the real file.
+        for folder in folders where FileManager.default.isExecutableFile(atPath: folder + "/swift") {
+            let real = URL(fileURLWithPath: folder + "/swift").resolvingSymlinksInPath().deletingLastPathComponent().path
+            if FileManager.default.isExecutableFile(atPath: real + "/clang++") { return real + "/clang++" }
+        }
+        throw EmulationError("no C++ compiler found (tried $CXX, clang++, g++ and c++ on PATH, and clang++ beside swift); "
                              + "the Swift toolchain's clang++ is enough")
     }
 
