@@ -33,14 +33,14 @@ final class DeviceSelectionTests: XCTestCase {
         XCTAssertEqual(asked, 3)
         XCTAssertEqual(selection, .cuda(h100))
         XCTAssertEqual(try selectDevice(.cuda, probe: { _ in self.h100 }), .cuda(h100))
-        XCTAssertThrowsError(try cpuOnly(.cuda(h100), request: .cuda, missing: "bench on the GPU is not wired yet")) { error in
+        XCTAssertThrowsError(try cpuOnly(.cuda(h100), request: .cuda, missing: "several GPU ranks need NCCL")) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains("found GPU 1 of 2: NVIDIA H100 80GB HBM3, compute capability 9.0"), text)
-            XCTAssertTrue(text.hasSuffix("but bench on the GPU is not wired yet. Use --device cpu."), text)
+            XCTAssertTrue(text.hasSuffix("but several GPU ranks need NCCL. Use --device cpu."), text)
         }
-        let note = try XCTUnwrap(cpuOnly(.cuda(h100), request: .auto, missing: "bench on the GPU is not wired yet"))
+        let note = try XCTUnwrap(cpuOnly(.cuda(h100), request: .auto, missing: "several GPU ranks need NCCL"))
         XCTAssertTrue(note.hasPrefix("device: cpu (auto: found GPU 1 of 2"), note)
-        XCTAssertTrue(note.contains("not wired yet"), note)
+        XCTAssertTrue(note.hasSuffix("but several GPU ranks need NCCL)"), note)
     }
 
     /// On this machine (no NVIDIA driver in CI) the real probe fails with the loader's message; where a

@@ -1,6 +1,7 @@
 import CUDARuntime
 @testable import DistTrain
 import Engine
+import Models
 import Foundation
 import GPUEmulation
 import XCTest
@@ -108,5 +109,19 @@ final class TrainerOnGPUReleaseTests: XCTestCase {
         XCTAssertEqual(resumed.map { $0["step"] ?? -1 }, [1, 2, 3, 4])
         XCTAssertEqual(whole.map { $0["loss"] ?? 0 }, resumed.map { $0["loss"] ?? 0 }, "the resumed losses repeat the straight run's")
         XCTAssertEqual(try checkpoint(straight), try checkpoint(split), "the same final state, bit for bit")
+    }
+}
+
+/// `bench`'s training step on the emulated GPU: it runs (no host access to device memory) and times.
+final class BenchOnGPUTests: XCTestCase {
+    func testBenchStepRunsOnTheGPU() throws {
+        let config = ResNetConfig(depth: 18, stem: .cifar, widthMultiplier: 1.0 / 16, inChannels: 3)
+        let gpu = CUDABackend(device: EmulatedGPU())
+        let measured = BenchCommand.measureTrainingSteps(config: config, batch: 2, size: 8, steps: 2, backend: gpu)
+        XCTAssertEqual(measured.times.count, 2)
+        XCTAssertTrue(measured.times.allSatisfy { $0 > 0 }, "\(measured.times)")
+        XCTAssertEqual(measured.store.values.device, .cuda(0))
+        XCTAssertTrue(gpu.download(measured.store.values).allSatisfy(\.isFinite))
+        XCTAssertGreaterThan(BenchCommand.deviceGEMMGFLOPs(size: 16, gpu: gpu), 0)
     }
 }

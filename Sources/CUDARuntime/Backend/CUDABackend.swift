@@ -67,6 +67,9 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         }
     }
 
+    /// Waits for every op queued so far (benchmarks time whole steps with it).
+    public func synchronize() { run("synchronize") { try gpu.synchronize() } }
+
     /// The tensor's values on the host (synchronises).
     public func download(_ tensor: Tensor) -> [Float] {
         var values = [Float](repeating: 0, count: tensor.count)

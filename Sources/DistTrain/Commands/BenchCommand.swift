@@ -1,4 +1,5 @@
 import CBLAS
+import CUDARuntime
 import Data
 import Engine
 import Models
@@ -49,7 +50,7 @@ struct BenchCommand: Command {
     static func run(_ arguments: [String]) throws {
         let parsed = try ParsedArguments(arguments, options: options, command: name)
         if parsed.has("loader") { return try runLoader(parsed) }
-        try resolveCPUOnlyDeviceOption(parsed, localRank: 0, printsNote: true)
+        let device = try deviceBackend(parsed, topology: .single)
         let depth = try parsed.int("depth")!, size = try parsed.int("image-size")!, channels = try parsed.int("channels")!
         let batch = try parsed.int("batch-size")!, threads = try parsed.int("threads")!, steps = try parsed.int("steps")!
         let width = try parsed.double("width")!, sgemmSize = try parsed.int("sgemm-size")!
@@ -59,16 +60,44 @@ struct BenchCommand: Command {
             throw UsageError("--batch-size ≥ 2, --threads ≥ 1, --steps ≥ 1, --image-size ≥ 8, --channels ≥ 1 and --width > 0 are required")
         }
 
-        let backend = CPUBackend(threads: threads)
-        let sgemmBefore = sgemmGFLOPs(size: sgemmSize, threads: threads)
+        let cpu = CPUBackend(threads: threads)
+        let gpu = device as? CUDABackend
+        if gpu != nil && parsed.has("profile") { throw UsageError("--profile times CPU kernels; it has no GPU version yet") }
+        let reference = { gpu.map { deviceGEMMGFLOPs(size: sgemmSize, gpu: $0) } ?? sgemmGFLOPs(size: sgemmSize, threads: threads) }
+        let sgemmBefore = reference()
         let config = ResNetConfig(depth: depth, stem: stem, widthMultiplier: width, inChannels: channels)
+        let measured = measureTrainingSteps(config: config, batch: batch, size: size, steps: steps, backend: device ?? cpu)
+        if parsed.has("profile") { printProfile(net: measured.net, backend: cpu, input: measured.input) }
+        let sgemmAfter = reference()
+        let (times, net, store) = (measured.times, measured.net, measured.store)
+
+        let median = times.sorted()[times.count / 2]
+        let flops = net.trainingStepFLOPs
+        let stepGFLOPs = flops / median / 1e9
+        let sgemm = max(sgemmBefore, sgemmAfter)
+        print("model       ResNet-\(depth) \(stem.rawValue) stem, width \(width), \(channels)x\(size)x\(size), batch \(batch), \(store.count) parameters")
+        print(gpu.map { "device      \($0.device) (CUDA backend, fp32)" } ?? "threads     \(threads)")
+        print("step        median \(fixed(median * 1e3, 1)) ms over \(steps) steps (min \(fixed(times.min()! * 1e3, 1)), max \(fixed(times.max()! * 1e3, 1)))")
+        print("throughput  \(fixed(Double(batch) / median, 1)) images/s")
+        print("step flops  \(fixed(flops / 1e9, 2)) GFLOP per step -> \(fixed(stepGFLOPs, 1)) GFLOP/s")
+        let referenceName = gpu == nil ? "\(threads) threads" : "cuBLAS sgemm on the GPU"
+        print("sgemm       \(fixed(sgemm, 1)) GFLOP/s (\(sgemmSize)x\(sgemmSize), \(referenceName); before \(fixed(sgemmBefore, 1)), after \(fixed(sgemmAfter, 1)))")
+        print("peak memory \(fixed(Double(peakResidentBytes()) / 1_048_576, 0)) MiB resident")
+        print("ratio       \(fixed(stepGFLOPs / sgemm, 3)) of sgemm GFLOP/s")
+    }
+
+    /// Builds a ResNet with a 10-way head on `backend`, runs 2 warm-up and `steps` timed training steps
+    /// (forward, cross-entropy, backward, SGD) on one random batch, and returns each step's seconds. On a
+    /// GPU every step ends with a synchronisation, so the time is the device's.
+    static func measureTrainingSteps(config: ResNetConfig, batch: Int, size: Int, steps: Int,
+                                     backend: any Backend) -> (times: [Double], net: ResNet, store: ParameterStore, input: Tensor) {
         let store = ParameterStore(), mode = Mode(training: true)
         let net = ResNet(config, classCount: 10, mode: mode, store: store, backend: backend)
-        store.allocate(seed: 0)
+        store.allocate(seed: 0, backend: backend)
         let optimizer = SGD(store: store, backend: backend, learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4)
         var random = RandomGenerator(seed: 1)
-        let input = Tensor(shape: [batch, size, size, channels],
-                           values: (0..<(batch * size * size * channels)).map { _ in Float(random.normal()) })
+        let shape = [batch, size, size, config.inChannels]
+        let input = backend.deviceCopy(Tensor(shape: shape, values: (0..<shape.reduce(1, *)).map { _ in Float(random.normal()) }))
         let labels = (0..<batch).map { Int32($0 % 10) }
         var gradLogits: Tensor?
         func step() {
@@ -78,26 +107,29 @@ struct BenchCommand: Command {
             store.zeroGradients()
             _ = net.backward(gradLogits!)
             optimizer.step()
+            (backend as? CUDABackend)?.synchronize()
         }
         for _ in 0..<2 { step() }
         let clock = ContinuousClock()
-        var times: [Double] = []
-        for _ in 0..<steps { times.append(clock.measure { step() }.seconds) }
-        if parsed.has("profile") { printProfile(net: net, backend: backend, input: input) }
-        let sgemmAfter = sgemmGFLOPs(size: sgemmSize, threads: threads)
+        let times = (0..<steps).map { _ in clock.measure { step() }.seconds }
+        return (times, net, store, input)
+    }
 
-        let median = times.sorted()[times.count / 2]
-        let flops = net.trainingStepFLOPs
-        let stepGFLOPs = flops / median / 1e9
-        let sgemm = max(sgemmBefore, sgemmAfter)
-        print("model       ResNet-\(depth) \(stem.rawValue) stem, width \(width), \(channels)x\(size)x\(size), batch \(batch), \(store.count) parameters")
-        print("threads     \(threads)")
-        print("step        median \(fixed(median * 1e3, 1)) ms over \(steps) steps (min \(fixed(times.min()! * 1e3, 1)), max \(fixed(times.max()! * 1e3, 1)))")
-        print("throughput  \(fixed(Double(batch) / median, 1)) images/s")
-        print("step flops  \(fixed(flops / 1e9, 2)) GFLOP per step -> \(fixed(stepGFLOPs, 1)) GFLOP/s")
-        print("sgemm       \(fixed(sgemm, 1)) GFLOP/s (\(sgemmSize)x\(sgemmSize), \(threads) threads; before \(fixed(sgemmBefore, 1)), after \(fixed(sgemmAfter, 1)))")
-        print("peak memory \(fixed(Double(peakResidentBytes()) / 1_048_576, 0)) MiB resident")
-        print("ratio       \(fixed(stepGFLOPs / sgemm, 3)) of sgemm GFLOP/s")
+    /// cuBLAS sgemm GFLOP/s on `size`² matrices on the GPU: the device's reference, best of 4.
+    static func deviceGEMMGFLOPs(size: Int, gpu: CUDABackend) -> Double {
+        var random = RandomGenerator(seed: 2)
+        let values = (0..<(size * size)).map { _ in Float(random.uniform()) }
+        let a = gpu.tensor([size, size], values), b = gpu.tensor([size, size], values), c = gpu.zeros([size, size])
+        let clock = ContinuousClock()
+        var best = 0.0
+        for _ in 0..<4 {
+            let seconds = clock.measure {
+                gpu.gemm(transposeA: false, transposeB: false, m: size, n: size, k: size, alpha: 1, a: a, b: b, beta: 0, c: c)
+                gpu.synchronize()
+            }.seconds
+            best = max(best, 2 * Double(size) * Double(size) * Double(size) / seconds / 1e9)
+        }
+        return best
     }
 
     /// `disttrain bench --loader`: images/s of the two-view loader, nothing else running.

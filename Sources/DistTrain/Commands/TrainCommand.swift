@@ -86,7 +86,7 @@ struct TrainCommand: Command {
         let parsed = try ParsedArguments(try ConfigFile.expand(arguments), options: options, command: name)
         let topology = Topology.fromProcessEnvironment()
         let options = try resolve(parsed, topology: topology)
-        let device = try trainingBackend(parsed, topology: topology)
+        let device = try deviceBackend(parsed, topology: topology)
         let communicator = try Distributed.start(topology: topology)
         // Every rank builds its trainer (datasets, model, resume) on its own; then they agree, so a rank
         // that fails (a missing file) stops everyone with its message instead of leaving them waiting.
