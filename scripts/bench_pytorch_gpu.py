@@ -1,0 +1,107 @@
+"""PyTorch twin of `disttrain bench --device cuda`, run on the same GPU in the same run: the same ResNet-18
+training step (forward + cross-entropy + backward + SGD, one random batch), PyTorch the way a practitioner
+would run it fast (channels_last, cuDNN benchmark mode, bf16 autocast or fp32 with TF32 off), then
+`disttrain bench` with the same settings, and the ratio of the two throughputs.
+
+    python3 scripts/bench_pytorch_gpu.py --disttrain bin/disttrain --stem imagenet --image-size 224 --batch-size 256
+    python3 scripts/bench_pytorch_gpu.py --disttrain bin/disttrain --stem cifar --image-size 32 --batch-size 256
+
+disttrain's CUDA backend is fp32 today (`--precision bf16` is not built yet), so compare it with
+`--precision fp32` for like against like; `--precision bf16` shows how far PyTorch gets with bf16.
+Smoke test without a GPU: `--device cpu --disttrain-device cpu --batch-size 4 --steps 1`.
+"""
+import argparse
+import re
+import subprocess
+import time
+
+import torch
+import torch.nn as nn
+import torchvision
+
+
+def resnet18(stem: str, in_channels: int, classes: int) -> nn.Module:
+    model = torchvision.models.resnet18(num_classes=classes)
+    if stem == "cifar":
+        model.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
+        model.maxpool = nn.Identity()
+    elif in_channels != 3:
+        model.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+    return model
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def pytorch_images_per_second(args: argparse.Namespace, device: torch.device) -> float:
+    torch.manual_seed(0)
+    model = resnet18(args.stem, args.channels, 10).to(device).to(memory_format=torch.channels_last)
+    x = torch.randn(args.batch_size, args.channels, args.image_size, args.image_size, device=device)
+    x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.arange(args.batch_size, device=device) % 10
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    loss_fn = nn.CrossEntropyLoss()
+    bf16 = args.precision == "bf16"
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(3):  # warm-up, and cuDNN's benchmark search
+        step()
+    synchronize(device)
+    times = []
+    for _ in range(args.steps):
+        start = time.perf_counter()
+        step()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    median = sorted(times)[len(times) // 2]
+    return args.batch_size / median
+
+
+def disttrain_images_per_second(args: argparse.Namespace) -> float:
+    command = [args.disttrain, "bench", "--device", args.disttrain_device, "--stem", args.stem,
+               "--image-size", str(args.image_size), "--channels", str(args.channels),
+               "--batch-size", str(args.batch_size), "--steps", str(args.steps)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    print(output.rstrip())
+    match = re.search(r"throughput\s+([0-9.]+) images/s", output)
+    if not match:
+        raise SystemExit(f"no throughput line in the output of {' '.join(command)}")
+    return float(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--stem", choices=["cifar", "imagenet"], default="cifar")
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--channels", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--disttrain", help="the disttrain binary; omit to time PyTorch only")
+    parser.add_argument("--disttrain-device", default="cuda")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32, as disttrain's cuBLAS calls
+    torch.backends.cudnn.allow_tf32 = False
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"pytorch     {torch.__version__} on {name}: ResNet-18 {args.stem} stem, {args.channels}x{args.image_size}x"
+          f"{args.image_size}, batch {args.batch_size}, {args.precision}, channels_last, cudnn.benchmark")
+    torch_rate = pytorch_images_per_second(args, device)
+    print(f"pytorch     {torch_rate:.1f} images/s")
+    if args.disttrain:
+        ours = disttrain_images_per_second(args)
+        print(f"ratio       disttrain / pytorch = {ours / torch_rate:.3f} (target: at least 1.0)")
+
+
+if __name__ == "__main__":
+    main()
