@@ -6,9 +6,10 @@ would run it fast (channels_last, cuDNN benchmark mode, bf16 autocast or fp32 wi
     python3 scripts/bench_pytorch_gpu.py --disttrain bin/disttrain --stem imagenet --image-size 224 --batch-size 256
     python3 scripts/bench_pytorch_gpu.py --disttrain bin/disttrain --stem cifar --image-size 32 --batch-size 256
 
-disttrain's CUDA backend is fp32 today (`--precision bf16` is not built yet), so compare it with
-`--precision fp32` for like against like; `--precision bf16` shows how far PyTorch gets with bf16.
-Smoke test without a GPU: `--device cpu --disttrain-device cpu --batch-size 4 --steps 1`.
+`--precision` goes to both: PyTorch's bf16 autocast (bf16 convolutions and activations) against
+disttrain's `--precision bf16` (bf16 GEMM operands on the tensor cores, fp32 activations), or fp32 on
+both sides. Smoke test without a GPU: `--device cpu --disttrain-device cpu --precision fp32 --batch-size 4
+--steps 1` (disttrain's bf16 needs a GPU).
 """
 import argparse
 import re
@@ -68,7 +69,7 @@ def pytorch_images_per_second(args: argparse.Namespace, device: torch.device) ->
 def disttrain_images_per_second(args: argparse.Namespace) -> float:
     command = [args.disttrain, "bench", "--device", args.disttrain_device, "--stem", args.stem,
                "--image-size", str(args.image_size), "--channels", str(args.channels),
-               "--batch-size", str(args.batch_size), "--steps", str(args.steps)]
+               "--batch-size", str(args.batch_size), "--steps", str(args.steps), "--precision", args.precision]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     print(output.rstrip())
     match = re.search(r"throughput\s+([0-9.]+) images/s", output)

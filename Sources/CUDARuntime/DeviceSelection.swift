@@ -82,21 +82,6 @@ public func probeCUDADevice(localRank: Int) throws -> CUDADeviceInfo {
     return CUDADeviceInfo(ordinal: ordinal, name: text, computeCapability: (Int(major), Int(minor)), count: Int(count))
 }
 
-/// For a command (or a configuration) that cannot use the GPU yet, `missing` saying why: `--device cuda`
-/// stops with an error that says so; `auto` continues on the CPU and returns the line to print. Returns
-/// nil for `--device cpu`.
-public func cpuOnly(_ selection: DeviceSelection, request: DeviceRequest, missing: String) throws -> String? {
-    switch selection {
-    case .cpu(let reason):
-        return reason.map { "device: cpu (auto: \($0))" }
-    case .cuda(let device):
-        if request == .cuda {
-            throw DeviceUnavailable(description: "--device cuda: found \(device), but \(missing). Use --device cpu.")
-        }
-        return "device: cpu (auto: found \(device), but \(missing))"
-    }
-}
-
 private func firstLine(of text: String) -> String {
     String(text.split(separator: "\n", maxSplits: 1).first ?? Substring(text))
 }

@@ -32,6 +32,50 @@ final class CUDABackendTests: XCTestCase {
         for result in results { XCTAssertTrue(result.passed, "\(result)") }
     }
 
+    /// `--precision bf16`: every op still within the comparison's bars (1e-2 for the GEMM-based ones).
+    func testEveryOpMatchesTheCPUBackendInBF16() throws {
+        let results = BackendComparison.run(on: CUDABackend(device: EmulatedGPU(), precision: .bf16))
+        XCTAssertEqual(results.count, 43)
+        for result in results { XCTAssertTrue(result.passed, "\(result)") }
+        let gemms = results.filter { $0.operation.hasPrefix("gemm") || $0.operation.hasPrefix("conv") }
+        XCTAssertEqual(gemms.count, 17)
+        XCTAssertTrue(gemms.allSatisfy { $0.bar == 1e-2 }, "\(gemms)")
+        XCTAssertTrue(results.filter { !gemms.map(\.operation).contains($0.operation) }.allSatisfy { $0.bar <= 1e-4 })
+    }
+
+    /// A bf16 GEMM multiplies its operands rounded to bf16 and sums in fp32: against the CPU on the rounded
+    /// operands it agrees to fp32 rounding; against the CPU on the fp32 operands it differs by bf16's
+    /// rounding (≈ 2^-9 relative per operand), so it did round. Every transpose, and beta 1 (accumulation).
+    func testBF16GEMMMultipliesRoundedOperandsInFP32() throws {
+        let cpu = CPUBackend(threads: 1), gpu = CUDABackend(device: EmulatedGPU(), precision: .bf16)
+        let m = 6, n = 5, k = 40
+        for transposeA in [false, true] {
+            for transposeB in [false, true] {
+                for beta: Float in [0, 1] {
+                    let a = EmulatedKernels.values(m * k, seed: 11), b = EmulatedKernels.values(k * n, seed: 12)
+                    let c = EmulatedKernels.values(m * n, seed: 13)
+                    func cpuGEMM(_ a: [Float], _ b: [Float]) -> [Float] {
+                        let out = Tensor(shape: [m, n], values: c)
+                        cpu.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 0.5,
+                                 a: Tensor(shape: transposeA ? [k, m] : [m, k], values: a),
+                                 b: Tensor(shape: transposeB ? [n, k] : [k, n], values: b), beta: beta, c: out)
+                        return out.array
+                    }
+                    let out = gpu.tensor([m, n], c)
+                    gpu.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 0.5,
+                             a: gpu.tensor(transposeA ? [k, m] : [m, k], a), b: gpu.tensor(transposeB ? [n, k] : [k, n], b),
+                             beta: beta, c: out)
+                    let got = gpu.download(out), what = "transposeA \(transposeA) transposeB \(transposeB) beta \(beta)"
+                    let rounded = cpuGEMM(EmulatedKernels.bf16Representable(a), EmulatedKernels.bf16Representable(b))
+                    XCTAssertLessThan(EmulatedKernels.relativeError(got, rounded), 1e-6, what)
+                    let exact = EmulatedKernels.relativeError(got, cpuGEMM(a, b))
+                    XCTAssertLessThan(exact, 1e-2, what)
+                    XCTAssertGreaterThan(exact, 1e-5, "\(what): the operands were not rounded to bf16")
+                }
+            }
+        }
+    }
+
     /// A device whose sgemm ignores the transpose flags: the comparison must catch it in every GEMM with a
     /// transpose and in the convolutions (forward uses Wᵀ, the weight gradient dyᵀ).
     func testTheComparisonFailsOnAWrongDevice() throws {
@@ -46,23 +90,16 @@ final class CUDABackendTests: XCTestCase {
 }
 
 /// An emulated GPU with a planted bug: its sgemm treats every operand as untransposed.
-final class IgnoresTransposes: GPUDevice, @unchecked Sendable {
-    let inner = EmulatedGPU()
-    var index: Int { inner.index }
-    func allocate(bytes: Int) throws -> UInt64 { try inner.allocate(bytes: bytes) }
-    func free(_ address: UInt64) { inner.free(address) }
-    func upload(_ source: UnsafeRawPointer, to address: UInt64, bytes: Int) throws {
-        try inner.upload(source, to: address, bytes: bytes)
-    }
-    func download(_ address: UInt64, to destination: UnsafeMutableRawPointer, bytes: Int) throws {
-        try inner.download(address, to: destination, bytes: bytes)
-    }
-    func launch(_ launch: KernelLaunch) throws { try inner.launch(launch) }
-    func synchronize() throws {}
-    func sgemmColumnMajor(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UInt64, lda: Int,
-                          b: UInt64, ldb: Int, beta: Float, c: UInt64, ldc: Int) throws {
+final class IgnoresTransposes: ForwardingGPU, @unchecked Sendable {
+    override func sgemmColumnMajor(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UInt64,
+                                   lda: Int, b: UInt64, ldb: Int, beta: Float, c: UInt64, ldc: Int) throws {
         // Leading dimensions of untransposed operands of the same shapes, so the loop stays inside the buffers.
         try inner.sgemmColumnMajor(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: alpha, a: a,
                                    lda: m, b: b, ldb: k, beta: beta, c: c, ldc: ldc)
+    }
+    override func bf16GemmColumnMajor(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UInt64,
+                                      lda: Int, b: UInt64, ldb: Int, beta: Float, c: UInt64, ldc: Int) throws {
+        try inner.bf16GemmColumnMajor(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: alpha, a: a,
+                                      lda: m, b: b, ldb: k, beta: beta, c: c, ldc: ldc)
     }
 }

@@ -36,6 +36,29 @@ final class ElementwiseKernelTests: XCTestCase {
         }
     }
 
+    /// fp32 → bf16 rounds to nearest with ties to even (hand-worked bit patterns), overflows to infinity
+    /// and keeps NaN a NaN.
+    func testToBF16RoundsToNearestEven() throws {
+        let emulator = try KernelEmulator.of(elementwiseKernels)
+        let cases: [(Float, UInt16)] = [
+            (1, 0x3F80), (-0.0, 0x8000),
+            (1 + 0x1p-8, 0x3F80),                 // halfway between 1 and 1 + 2^-7: to the even 1
+            (1 + 3 * 0x1p-8, 0x3F82),             // halfway between 1 + 2^-7 and 1 + 2^-6: to the even 1 + 2^-6
+            (1 + 0x1p-8 + 0x1p-20, 0x3F81),       // just above halfway: up
+            (-(1 + 0x1p-8 - 0x1p-20), 0xBF80),    // just below halfway: down (magnitude)
+            (.greatestFiniteMagnitude, 0x7F80),   // rounds past the largest bf16: infinity
+            (.infinity, 0x7F80), (-.infinity, 0xFF80), (0x1p-130, 0x0008),  // a subnormal: 2^19 · 2^-149
+        ]
+        let n = cases.count + 1
+        let x = GuardedBuffer("x", floats: cases.map(\.0) + [.nan]), y = GuardedBuffer("y", bytes: 2 * n)
+        try EmulatedKernels.run(emulator, [ElementwiseLaunch.toBF16(x.address, into: y.address, count: n)], buffers: [x, y])
+        let bits = y.bf16()
+        for (index, (value, expected)) in cases.enumerated() {
+            XCTAssertEqual(bits[index], expected, "bf16(\(value)): 0x\(String(bits[index], radix: 16))")
+        }
+        XCTAssertTrue(floatFromBF16(bits[n - 1]).isNaN, "NaN stays NaN")
+    }
+
     /// The emulated im2col times the OHWI weight viewed as `[Cout, K]` must be the CPU's convolution, for a
     /// padded stride-2 3x3, the ImageNet stem's 7x7/2 and a 1x1.
     func testIm2colTimesTheWeightIsTheCPUConvolution() throws {

@@ -31,7 +31,8 @@ final class OptimizerKernelTests: XCTestCase {
     }
 
     /// Weights (adapted) and biases (plain momentum SGD) of several sizes, one of them larger than a step
-    /// block's 256 elements times several chunks, and one weight with a zero gradient (ratio 1, no decay).
+    /// block's 256 elements times several chunks, one weight with a zero gradient (ratio 1, no decay), and
+    /// per-tensor learning-rate multipliers (×10 on an adapted weight, where the clip uses its own rate).
     func testLARSMatchesModelsLARSWithClippingAndExclusions() throws {
         let emulator = try KernelEmulator.of(optimizerKernels)
         for clip in [true, false] {
@@ -43,9 +44,11 @@ final class OptimizerKernelTests: XCTestCase {
             }
             store.allocate(seed: 5)
             let lars = LARS(store: store, backend: cpu, learningRate: 0.8, momentum: 0.9, weightDecay: 1e-3,
-                            trustCoefficient: 0.02, clipLearningRate: clip)
+                            trustCoefficient: 0.02, clipLearningRate: clip,
+                            multipliers: LearningRateMultipliers([("b.", 10), ("a.bias", 0.5)]))
             let offsets = store.parameters.map { Int64($0.offset) } + [Int64(store.count)]
             let adapted = store.parameters.map { Int32(lars.isAdapted($0.role) ? 1 : 0) }
+            let scales = GuardedBuffer("scales", floats: store.parameters.map { lars.multipliers.multiplier(for: $0.name) })
             let ps = GuardedBuffer("p", floats: store.values.array)
             let vs = GuardedBuffer("v", floats: [Float](repeating: 0, count: store.count))
             let offsetBuffer = GuardedBuffer("offsets", integers: offsets), adaptedBuffer = GuardedBuffer("adapted", integers: adapted)
@@ -59,14 +62,47 @@ final class OptimizerKernelTests: XCTestCase {
                 let gs = GuardedBuffer("g", floats: g)
                 try EmulatedKernels.run(emulator, OptimizerLaunch.lars(
                     parameters: ps.address, gradients: gs.address, momentumBuffer: vs.address, offsets: offsetBuffer.address,
-                    adapted: adaptedBuffer.address, norms: norms.address, tensorCount: store.parameters.count,
+                    adapted: adaptedBuffer.address, learningRateScales: scales.address, norms: norms.address,
+                    tensorCount: store.parameters.count,
                     largestTensor: store.parameters.map(\.count).max()!, learningRate: 0.8, momentum: 0.9,
                     weightDecay: 1e-3, trustCoefficient: 0.02, epsilon: lars.epsilon, clipLearningRate: clip),
-                    buffers: [ps, gs, vs, offsetBuffer, adaptedBuffer, norms])
+                    buffers: [ps, gs, vs, offsetBuffer, adaptedBuffer, scales, norms])
             }
             XCTAssertLessThan(EmulatedKernels.relativeError(ps.floats(), store.values.array), 1e-6, "clip \(clip): parameters")
             XCTAssertLessThan(EmulatedKernels.relativeError(vs.floats(), lars.velocity.array), 1e-6, "clip \(clip): momentum")
         }
+    }
+
+    /// `LARS.step()` on the GPU backend takes the fused path (two launches over the whole buffer, no norm
+    /// read back by the host) and matches `LARS` on the CPU, tensor by tensor, over two steps, with
+    /// exclusions, a zero gradient and learning-rate multipliers.
+    func testLARSOnTheGPUBackendIsFusedAndMatchesTheCPU() throws {
+        let device = EmulatedGPU(), gpu = CUDABackend(device: device)
+        func make(_ backend: any Backend) -> (ParameterStore, LARS) {
+            let store = ParameterStore()
+            for (name, shape, role) in [("a.weight", [40, 30], ParameterRole.weight), ("a.bias", [40], .bias),
+                                        ("b.weight", [7, 5], .weight), ("bn.weight", [16], .normScale),
+                                        ("frozen.weight", [9], .weight), ("c.weight", [300], .weight)] {
+                _ = store.register(name, shape: shape, role: role, initializer: .uniform(bound: 0.3))
+            }
+            store.allocate(seed: 5, backend: backend)
+            return (store, LARS(store: store, backend: backend, learningRate: 0.8, momentum: 0.9, weightDecay: 1e-3,
+                                multipliers: LearningRateMultipliers([("b.", 10)])))
+        }
+        let (cpuStore, cpuLARS) = make(cpu), (gpuStore, gpuLARS) = make(gpu)
+        let frozen = cpuStore.parameter(named: "frozen.weight")!.info
+        for step in 0..<2 {
+            var g = EmulatedKernels.values(cpuStore.count, seed: 70 + UInt64(step), -0.05, 0.05)
+            for i in frozen.offset..<(frozen.offset + frozen.count) { g[i] = 0 }
+            cpuStore.gradients.assign(from: Tensor(shape: [g.count], values: g))
+            gpu.upload(Tensor(shape: [g.count], values: g), to: gpuStore.gradients)
+            cpuLARS.step()
+            let before = device.launches.count
+            gpuLARS.step()
+            XCTAssertEqual(device.launches[before...].map(\.kernel), ["lars_squared_norms", "lars_step"], "one fused step")
+        }
+        XCTAssertLessThan(EmulatedKernels.relativeError(gpu.download(gpuStore.values), cpuStore.values.array), 1e-6, "parameters")
+        XCTAssertLessThan(EmulatedKernels.relativeError(gpu.download(gpuLARS.velocity), cpuLARS.velocity.array), 1e-6, "momentum")
     }
 
     func testEMAUpdateMatchesTheFormula() throws {

@@ -42,11 +42,29 @@ final class DeviceOptionTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.standardError)
         let first = result.standardOutput.split(separator: "\n").first.map(String.init) ?? ""
         if hasDriver() {
-            XCTAssertTrue(first.hasPrefix("device: cpu (auto: "), first)
+            XCTAssertTrue(first.hasPrefix("device: GPU 0 of "), first)
         } else {
             XCTAssertEqual(first, "device: cpu (auto: libcuda.so.1 not found (no NVIDIA driver))")
         }
         XCTAssertTrue(result.standardOutput.contains("throughput"), result.standardOutput)
+    }
+
+    /// `--precision bf16` is a GPU mode: with `--device cpu` a usage error (exit 2), with `auto` and no GPU
+    /// an fp32 run that says so; an unknown word is a usage error.
+    func testPrecisionBF16NeedsAGPU() throws {
+        let binary = try DistTrainBinary.locate()
+        let onCPU = try runProcess(binary, tinyBench + ["--precision", "bf16"], environment: cleanEnvironment(), timeout: 120)
+        XCTAssertEqual(onCPU.status, 2, onCPU.output)
+        XCTAssertTrue(onCPU.standardError.contains("--precision bf16 needs a GPU (--device cuda or auto)"), onCPU.standardError)
+        let unknown = try runProcess(binary, tinyBench + ["--precision", "fp16"], environment: cleanEnvironment(), timeout: 120)
+        XCTAssertEqual(unknown.status, 2, unknown.output)
+        XCTAssertTrue(unknown.standardError.contains("--precision must be fp32 or bf16, got 'fp16'"), unknown.standardError)
+        guard !hasDriver() else { return }
+        let auto = try runProcess(binary, tinyBench + ["--device", "auto", "--precision", "bf16"],
+                                  environment: cleanEnvironment(), timeout: 120)
+        XCTAssertEqual(auto.status, 0, auto.output)
+        XCTAssertEqual(auto.standardOutput.split(separator: "\n").first.map(String.init),
+                       "device: cpu (auto: libcuda.so.1 not found (no NVIDIA driver)); fp32, as bf16 needs a GPU")
     }
 
     /// Without a driver `gpu-check` stops at once with the loader's message; with one it must compare every op.

@@ -1,3 +1,4 @@
+import Collectives
 import CUDARuntime
 @testable import DistTrain
 import Engine
@@ -23,12 +24,19 @@ final class TrainerOnGPUReleaseTests: XCTestCase {
         #endif
     }
 
+    static func arguments(_ method: String, runDirectory: String, extra: [String] = []) -> [String] {
+        ["--method", method, "--dataset", "synthetic", "--subset", "32", "--batch-size", "16",
+         "--epochs", "2", "--width", "0.0625", "--threads", "1", "--no-knn",
+         "--proj-hidden-dim", "16", "--proj-output-dim", "8", "--pred-hidden-dim", "16",
+         "--warmup-epochs", "1", "--run-dir", runDirectory] + extra
+    }
+
+    static func options(_ arguments: [String], topology: Topology = .single) throws -> TrainOptions {
+        try TrainCommand.resolve(ParsedArguments(arguments, options: TrainCommand.options, command: "train"), topology: topology)
+    }
+
     func options(_ method: String, runDirectory: String, extra: [String] = []) throws -> TrainOptions {
-        let arguments = ["--method", method, "--dataset", "synthetic", "--subset", "32", "--batch-size", "16",
-                         "--epochs", "2", "--width", "0.0625", "--threads", "1", "--no-knn",
-                         "--proj-hidden-dim", "16", "--proj-output-dim", "8", "--pred-hidden-dim", "16",
-                         "--warmup-epochs", "1", "--run-dir", runDirectory] + extra
-        return try TrainCommand.resolve(ParsedArguments(arguments, options: TrainCommand.options, command: "train"))
+        try Self.options(Self.arguments(method, runDirectory: runDirectory, extra: extra))
     }
 
     func folder() throws -> String {
@@ -58,39 +66,96 @@ final class TrainerOnGPUReleaseTests: XCTestCase {
             try Trainer(options: options(method, runDirectory: cpuRun, extra: ["--max-steps", "2"])).fit()
             try Trainer(options: options(method, runDirectory: gpuRun, extra: ["--max-steps", "2"]),
                         device: CUDABackend(device: EmulatedGPU())).fit()
-            let cpu = try metrics(cpuRun), gpu = try metrics(gpuRun)
-            XCTAssertEqual(gpu.map { $0.keys.sorted() }, cpu.map { $0.keys.sorted() }, "\(method): the same records")
-            XCTAssertTrue(cpu.contains { $0["test_acc"] != nil }, "\(method): the epoch's evaluation ran")
-            for (a, b) in zip(gpu, cpu) {
-                for key in ["loss", "probe_loss", "train_loss", "embedding_std", "train_acc"] where b[key] != nil {
-                    XCTAssertEqual(a[key] ?? .nan, b[key]!, accuracy: 1e-5 * max(abs(b[key]!), 1e-2),
-                                   "\(method): \(key) at step \(b["step"] ?? -1)")
-                }
-                if let accuracy = b["test_acc"] {  // one of the 512 test images may sit on a decision boundary
-                    XCTAssertEqual(a["test_acc"] ?? .nan, accuracy, accuracy: 1.5 / 512, "\(method): test accuracy")
-                }
+            try assertTrainsAlike(cpuRun: cpuRun, gpuRun: gpuRun, method: method)
+        }
+    }
+
+    /// The first epoch's records and the final checkpoint of a CPU run (or the one-rank reference) and a
+    /// GPU run of the same options agree: losses to 1e-5, test accuracy to one image, parameters to 1e-5 of
+    /// the largest, counters exactly.
+    /// `multiRankKeys`: the GPU run had several ranks, so its records also hold the communication timings.
+    func assertTrainsAlike(cpuRun: String, gpuRun: String, method: String, multiRankKeys: Bool = false) throws {
+        let cpu = try metrics(cpuRun), gpu = try metrics(gpuRun)
+        let timings: Set = multiRankKeys ? ["comm_wait_s", "grad_sync_wait_s", "comm_wait_fraction", "grad_sync_wait_fraction"] : []
+        XCTAssertEqual(gpu.map { $0.keys.filter { !timings.contains($0) }.sorted() }, cpu.map { $0.keys.sorted() },
+                       "\(method): the same records")
+        XCTAssertTrue(cpu.contains { $0["test_acc"] != nil }, "\(method): the epoch's evaluation ran")
+        for (a, b) in zip(gpu, cpu) {
+            for key in ["loss", "probe_loss", "train_loss", "embedding_std", "train_acc"] where b[key] != nil {
+                XCTAssertEqual(a[key] ?? .nan, b[key]!, accuracy: 1e-5 * max(abs(b[key]!), 1e-2),
+                               "\(method): \(key) at step \(b["step"] ?? -1)")
             }
-            let cpuState = try checkpoint(cpuRun), gpuState = try checkpoint(gpuRun)
-            XCTAssertEqual(gpuState.keys.sorted(), cpuState.keys.sorted(), "\(method): the same checkpoint entries")
-            // The saved state: parameters against the checkpoint's largest value, optimiser state (the first two
-            // steps' gradients) against its own largest. Gradients of batch norms inside residual branches
-            // cancel (the next BN makes its input gradient mean-free), so their bias gradients carry relative
-            // rounding of ~1e-3: measured, SimCLR's gradients at this size differ by 5.4e-4 between the CPU
-            // backend with 1 thread and with 2, as much as between the CPU and the GPU.
-            let largest = cpuState.filter { !$0.key.contains("optimizer.") }.values.flatMap { $0 }.map { abs(Double($0)) }.max() ?? 1
-            for (name, values) in cpuState {
-                let got = try XCTUnwrap(gpuState[name])
-                let difference = zip(got, values).map { abs(Double($0) - Double($1)) }.max() ?? 0
-                if name.hasSuffix("num_batches_tracked") || name.hasSuffix("optimizer.step") {
-                    XCTAssertEqual(got, values, "\(method): \(name)")
-                } else if name.contains("optimizer.") {
-                    let scale = values.map { abs(Double($0)) }.max() ?? 1
-                    XCTAssertLessThan(difference / scale, 1e-2, "\(method): \(name)")
-                } else {
-                    XCTAssertLessThan(difference / largest, 1e-5, "\(method): \(name)")
-                }
+            if let accuracy = b["test_acc"] {  // one of the 512 test images may sit on a decision boundary
+                XCTAssertEqual(a["test_acc"] ?? .nan, accuracy, accuracy: 1.5 / 512, "\(method): test accuracy")
             }
         }
+        let cpuState = try checkpoint(cpuRun), gpuState = try checkpoint(gpuRun)
+        XCTAssertEqual(gpuState.keys.sorted(), cpuState.keys.sorted(), "\(method): the same checkpoint entries")
+        // The saved state: parameters against the checkpoint's largest value, optimiser state (the first two
+        // steps' gradients) against its own largest. Gradients of batch norms inside residual branches
+        // cancel (the next BN makes its input gradient mean-free), so their bias gradients carry relative
+        // rounding of ~1e-3: measured, SimCLR's gradients at this size differ by 5.4e-4 between the CPU
+        // backend with 1 thread and with 2, as much as between the CPU and the GPU.
+        let largest = cpuState.filter { !$0.key.contains("optimizer.") }.values.flatMap { $0 }.map { abs(Double($0)) }.max() ?? 1
+        for (name, values) in cpuState {
+            let got = try XCTUnwrap(gpuState[name])
+            let difference = zip(got, values).map { abs(Double($0) - Double($1)) }.max() ?? 0
+            if name.hasSuffix("num_batches_tracked") || name.hasSuffix("optimizer.step") {
+                XCTAssertEqual(got, values, "\(method): \(name)")
+            } else if name.contains("optimizer.") {
+                let scale = values.map { abs(Double($0)) }.max() ?? 1
+                XCTAssertLessThan(difference / scale, 1e-2, "\(method): \(name)")
+            } else {
+                XCTAssertLessThan(difference / largest, 1e-5, "\(method): \(name)")
+            }
+        }
+    }
+
+    /// Two ranks (mpirun), each on its own emulated GPU with half of the batch, train as one GPU process with
+    /// the whole batch: SyncBN's statistics and sums, the gathered embeddings and the gradient all-reduce all
+    /// go through host memory. Same comparison as above (the first epoch, 2 steps, the first at the warm-up's
+    /// lr 0), and with the replica check at every step, so a rank whose device state drifted would be
+    /// reported. The reference is the GPU, not the CPU: after BYOL's one real LARS step the GPU and the CPU
+    /// differ by up to 3.4e-5 of the largest parameter in one process already (LARS normalises each
+    /// gradient, so the ~1e-3 relative rounding of gradients that cancel, such as BN biases', moves the
+    /// weights as much as any other direction), while this test is about what distribution adds.
+    func testTwoGPURanksTrainAsOneGPUProcess() throws {
+        guard let mpirun = findOnPath("mpirun") else { throw XCTSkip("mpirun is not on PATH (apt-get install openmpi-bin)") }
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        for method in ["simclr", "byol"] {
+            let oneRank = try folder(), gpuRun = try folder()
+            let extra = ["--max-steps", "2", "--sync-check-every", "1"]
+            try Trainer(options: options(method, runDirectory: oneRank, extra: extra), device: CUDABackend(device: EmulatedGPU())).fit()
+            var environment = cleanEnvironment()
+            environment[Self.workerVariable] = Self.arguments(method, runDirectory: gpuRun, extra: extra)
+                .joined(separator: Self.separator)
+            let result = try runProcess(mpirun, ["--allow-run-as-root", "--oversubscribe", "-x", Self.workerVariable,
+                                                 "-np", "2", testBinary,
+                                                 "DistTrainTests.TrainerOnGPUReleaseTests/testGPURankWorker"],
+                                        environment: environment, timeout: 600)
+            XCTAssertEqual(result.status, 0, result.output)
+            // Both ranks ran the worker (a filter that matched nothing would also exit 0).
+            XCTAssertEqual(result.output.components(separatedBy: "testGPURankWorker' passed").count - 1, 2, result.output)
+            XCTAssertTrue(result.output.contains("2 ranks x 8"), result.output)
+            XCTAssertFalse(result.output.contains("differed from rank 0"), result.output)
+            try assertTrainsAlike(cpuRun: oneRank, gpuRun: gpuRun, method: method, multiRankKeys: true)
+        }
+    }
+
+    static let workerVariable = "DISTTRAIN_GPU_RANK_ARGUMENTS"
+    static let separator = "\u{1F}"
+
+    /// One rank of `testTwoGPURanksTrainAsOneGPUProcess`, which launches this test under mpirun with the
+    /// `train` arguments in `DISTTRAIN_GPU_RANK_ARGUMENTS`; skipped when run on its own.
+    func testGPURankWorker() throws {
+        guard let packed = ProcessInfo.processInfo.environment[Self.workerVariable] else {
+            throw XCTSkip("a rank of testTwoGPURanksTrainAsOneGPUProcess (run by it under mpirun)")
+        }
+        let topology = Topology.fromProcessEnvironment()
+        let options = try Self.options(packed.components(separatedBy: Self.separator), topology: topology)
+        let communicator = try Distributed.start(topology: topology)
+        try Trainer(options: options, communicator: communicator, device: CUDABackend(device: EmulatedGPU())).fit()
+        try communicator.finalize()
     }
 
     /// A BYOL run stopped after 3 steps and resumed from its checkpoint on the GPU repeats the uninterrupted

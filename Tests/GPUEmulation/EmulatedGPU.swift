@@ -73,12 +73,31 @@ public final class EmulatedGPU: GPUDevice, @unchecked Sendable {
 
     public func sgemmColumnMajor(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                           a: UInt64, lda: Int, b: UInt64, ldb: Int, beta: Float, c: UInt64, ldc: Int) throws {
+        try gemm(Float.self, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                 a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc) { Double($0) }
+    }
+
+    /// bf16 operands (their exact values, widened), fp32 `C`: what cublasGemmEx computes up to its
+    /// fp32 accumulation order.
+    public func bf16GemmColumnMajor(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                                    a: UInt64, lda: Int, b: UInt64, ldb: Int, beta: Float, c: UInt64, ldc: Int) throws {
+        try gemm(UInt16.self, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                 a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc) { Double(floatFromBF16($0)) }
+    }
+
+    /// cuBLAS's column-major GEMM as a loop in double over operands of type `Element`.
+    private func gemm<Element>(_: Element.Type, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                               a: UInt64, lda: Int, b: UInt64, ldb: Int, beta: Float, c: UInt64, ldc: Int,
+                               value: (Element) -> Double) throws {
         // Column-major: element (i, j) of a matrix with leading dimension ld is at i + j·ld.
         guard lda >= (transposeA ? k : m), ldb >= (transposeB ? n : k), ldc >= m else {
-            throw EmulationError("sgemm: leading dimensions \(lda), \(ldb), \(ldc) too small for \(m)x\(n)x\(k)")
+            throw EmulationError("gemm: leading dimensions \(lda), \(ldb), \(ldc) too small for \(m)x\(n)x\(k)")
         }
-        let pa = try check(a, bytes: 4 * ((transposeA ? m : k) - 1) * lda + 4 * (transposeA ? k : m)).assumingMemoryBound(to: Float.self)
-        let pb = try check(b, bytes: 4 * ((transposeB ? k : n) - 1) * ldb + 4 * (transposeB ? n : k)).assumingMemoryBound(to: Float.self)
+        let size = MemoryLayout<Element>.stride
+        let pa = try check(a, bytes: size * (((transposeA ? m : k) - 1) * lda + (transposeA ? k : m)))
+            .assumingMemoryBound(to: Element.self)
+        let pb = try check(b, bytes: size * (((transposeB ? k : n) - 1) * ldb + (transposeB ? n : k)))
+            .assumingMemoryBound(to: Element.self)
         let pc = try check(c, bytes: 4 * ((n - 1) * ldc + m)).assumingMemoryBound(to: Float.self)
         for j in 0..<n {
             for i in 0..<m {
@@ -86,7 +105,7 @@ public final class EmulatedGPU: GPUDevice, @unchecked Sendable {
                 for p in 0..<k {
                     let aValue = transposeA ? pa[p + i * lda] : pa[i + p * lda]
                     let bValue = transposeB ? pb[j + p * ldb] : pb[p + j * ldb]
-                    sum += Double(aValue) * Double(bValue)
+                    sum += value(aValue) * value(bValue)
                 }
                 let old = beta == 0 ? 0 : Double(beta) * Double(pc[i + j * ldc])  // beta 0 ignores C, as cuBLAS
                 pc[i + j * ldc] = Float(Double(alpha) * sum + old)

@@ -5,30 +5,36 @@ import Glibc
 
 /// The `Backend` protocol on a GPU: tensors live in device memory (`Storage(adopting:)`, so `pointer` is a
 /// device address the host never dereferences) and every op is a few launches of the kernel families in
-/// `Kernels/` or a cuBLAS GEMM, queued in order on the device's stream. fp32 storage (TF32 off): this is
-/// the backend the on-GPU equivalence checks compare with the CPU's; `--precision bf16` adds bf16
-/// activations on top of the same kernels' `_bf16` entry points.
+/// `Kernels/` or a cuBLAS GEMM, queued in order on the device's stream. fp32 storage; the GEMMs multiply
+/// fp32 operands (TF32 off, the reference the on-GPU equivalence checks use) or, with `precision` bf16,
+/// operands rounded to bf16 on the tensor cores with fp32 accumulation (see `Precision`).
 ///
 /// Results that come back to the host (`sumOfSquares`, the cross-entropy's mean) synchronise. A device
 /// error inside an op cannot be thrown through the non-throwing `Backend` methods; it stops the process
 /// with the library's message (`onDeviceError`), as a lost GPU leaves nothing to continue with.
 ///
 /// `@unchecked Sendable`: one training thread drives a backend; `scratch` is only touched from it.
-public final class CUDABackend: Backend, @unchecked Sendable {
+public final class CUDABackend: FusedLARSBackend, @unchecked Sendable {
     public let gpu: any GPUDevice
     public var device: Device { .cuda(gpu.index) }
     public var threadCount: Int { 1 }
+    public let precision: Precision
     /// Reusable device memory for im2col columns, BN partial sums, labels and reductions.
     private var scratch: (address: UInt64, bytes: Int) = (0, 0)
+    /// Reusable device memory for the bf16 copies of a GEMM's two operands (`precision` bf16).
+    private var operandScratch: [(address: UInt64, bytes: Int)] = [(0, 0), (0, 0)]
     /// What a device error does; the default prints it and exits with status 1.
     public var onDeviceError: (Error, String) -> Never = { error, operation in
         printError("disttrain: GPU error in \(operation): \(error)")
         exit(1)
     }
 
-    public init(device: any GPUDevice) { gpu = device }
+    public init(device: any GPUDevice, precision: Precision = .fp32) {
+        gpu = device
+        self.precision = precision
+    }
 
-    deinit { if scratch.bytes > 0 { gpu.free(scratch.address) } }
+    deinit { for buffer in [scratch] + operandScratch where buffer.bytes > 0 { gpu.free(buffer.address) } }
 
     // MARK: Memory
 
@@ -67,6 +73,16 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         }
     }
 
+    /// Device to host into an existing host tensor (synchronises); from a host source it is a host copy.
+    public func download(_ source: Tensor, to destination: Tensor) {
+        precondition(destination.device == .cpu && source.count == destination.count,
+                     "download: \(source) into \(destination)")
+        if source.device == .cpu { destination.assign(from: source); return }
+        run("download \(source.shape)") {
+            try gpu.download(address(source), to: UnsafeMutableRawPointer(destination.pointer), bytes: source.count * 4)
+        }
+    }
+
     /// Waits for every op queued so far (benchmarks time whole steps with it).
     public func synchronize() { run("synchronize") { try gpu.synchronize() } }
 
@@ -101,11 +117,35 @@ public final class CUDABackend: Backend, @unchecked Sendable {
 
     func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UInt64, b: UInt64,
               beta: Float, c: UInt64) {
-        run("gemm \(m)x\(n)x\(k)") {
-            try gpu.sgemmColumnMajor(transposeA: transposeB, transposeB: transposeA, m: n, n: m, k: k, alpha: alpha,
-                                     a: b, lda: transposeB ? k : n, b: a, ldb: transposeA ? m : k,
-                                     beta: beta, c: c, ldc: n)
+        // Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands, keep the flags.
+        guard precision == .bf16 else {
+            run("gemm \(m)x\(n)x\(k)") {
+                try gpu.sgemmColumnMajor(transposeA: transposeB, transposeB: transposeA, m: n, n: m, k: k, alpha: alpha,
+                                         a: b, lda: transposeB ? k : n, b: a, ldb: transposeA ? m : k,
+                                         beta: beta, c: c, ldc: n)
+            }
+            return
         }
+        let a16 = bf16Copy(a, count: m * k, slot: 0), b16 = bf16Copy(b, count: k * n, slot: 1)
+        run("bf16 gemm \(m)x\(n)x\(k)") {
+            try gpu.bf16GemmColumnMajor(transposeA: transposeB, transposeB: transposeA, m: n, n: m, k: k, alpha: alpha,
+                                        a: b16, lda: transposeB ? k : n, b: a16, ldb: transposeA ? m : k,
+                                        beta: beta, c: c, ldc: n)
+        }
+    }
+
+    /// `count` fp32 values at `source` rounded to bf16 into operand buffer `slot` (0: A, 1: B).
+    private func bf16Copy(_ source: UInt64, count: Int, slot: Int) -> UInt64 {
+        let bytes = max(count, 1) * 2
+        if bytes > operandScratch[slot].bytes {
+            run("grow the bf16 operand buffer to \(bytes) bytes") {
+                try gpu.synchronize()
+                if operandScratch[slot].bytes > 0 { gpu.free(operandScratch[slot].address) }
+                operandScratch[slot] = (try gpu.allocate(bytes: bytes), bytes)
+            }
+        }
+        launch(ElementwiseLaunch.toBF16(source, into: operandScratch[slot].address, count: count))
+        return operandScratch[slot].address
     }
 
     /// `out [M, Cout] = col [M, K] · Wᵀ` with the OHWI weight as `[Cout, K]`; a 1x1 convolution's `col` is
@@ -301,6 +341,31 @@ public final class CUDABackend: Backend, @unchecked Sendable {
                                           trustRatio: trustRatio))
     }
 
+    /// LARS over the whole flat buffer in two launches (per-tensor squared norms in double, then the update),
+    /// the trust ratios formed on the device: no norm comes back to the host, so the step does not
+    /// synchronise. The plan's offsets, flags and rates are uploaded on first use and kept with the plan.
+    public func larsStep(parameters: Tensor, gradients: Tensor, momentumBuffer: Tensor, plan: LARSPlan,
+                         learningRate: Float, momentum: Float, weightDecay: Float, trustCoefficient: Float,
+                         epsilon: Float, clipLearningRate: Bool) {
+        precondition(plan.offsets.last == parameters.count && parameters.count == gradients.count
+                         && parameters.count == momentumBuffer.count,
+                     "larsStep: a plan for \(plan.offsets.last ?? 0) elements over \(parameters.count)")
+        guard plan.tensorCount > 0 else { return }
+        let onDevice = run("upload the LARS plan") { () throws -> LARSPlanOnDevice in
+            if let copy = plan.deviceCopy as? LARSPlanOnDevice, copy.gpu === gpu { return copy }
+            let copy = try LARSPlanOnDevice(plan, gpu: gpu)
+            plan.deviceCopy = copy
+            return copy
+        }
+        launch(OptimizerLaunch.lars(parameters: address(parameters), gradients: address(gradients),
+                                    momentumBuffer: address(momentumBuffer), offsets: onDevice.offsets,
+                                    adapted: onDevice.adapted, learningRateScales: onDevice.learningRateScales,
+                                    norms: onDevice.norms, tensorCount: plan.tensorCount,
+                                    largestTensor: plan.largestTensor, learningRate: learningRate, momentum: momentum,
+                                    weightDecay: weightDecay, trustCoefficient: trustCoefficient, epsilon: epsilon,
+                                    clipLearningRate: clipLearningRate))
+    }
+
     public func adamwStep(parameters: Tensor, gradients: Tensor, firstMoment: Tensor, secondMoment: Tensor,
                           learningRate: Float, beta1: Double, beta2: Double, epsilon: Float, weightDecay: Float, step: Int) {
         launch(OptimizerLaunch.adamw(parameters: address(parameters), gradients: address(gradients),
@@ -338,4 +403,27 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     private func run<R>(_ operation: @autoclosure () -> String, _ body: () throws -> R) -> R {
         do { return try body() } catch { onDeviceError(error, operation()) }
     }
+}
+
+/// A `LARSPlan` in device memory: offsets (int64), adapted flags (int32), learning-rate scales (fp32) and
+/// the norms' scratch (2 doubles per tensor); freed with the plan.
+final class LARSPlanOnDevice: @unchecked Sendable {
+    let gpu: any GPUDevice
+    let offsets, adapted, learningRateScales, norms: UInt64
+
+    init(_ plan: LARSPlan, gpu: any GPUDevice) throws {
+        self.gpu = gpu
+        func upload<T>(_ values: [T]) throws -> UInt64 {
+            let bytes = max(values.count, 1) * MemoryLayout<T>.stride
+            let address = try gpu.allocate(bytes: bytes)
+            try values.withUnsafeBytes { try gpu.upload($0.baseAddress!, to: address, bytes: $0.count) }
+            return address
+        }
+        offsets = try upload(plan.offsets.map { Int64($0) })
+        adapted = try upload(plan.adapted.map { Int32($0 ? 1 : 0) })
+        learningRateScales = try upload(plan.learningRateScales)
+        norms = try gpu.allocate(bytes: 2 * plan.tensorCount * MemoryLayout<Double>.stride)
+    }
+
+    deinit { for address in [offsets, adapted, learningRateScales, norms] { gpu.free(address) } }
 }

@@ -106,5 +106,17 @@ public final class CUDADevice: GPUDevice, @unchecked Sendable {
             &beta, UnsafeMutablePointer(bitPattern: UInt(c)), Int32(ldc), 0, 1), "cublasSgemm(\(m)x\(n)x\(k))")
     }
 
+    public func bf16GemmColumnMajor(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                                    a: UInt64, lda: Int, b: UInt64, ldb: Int, beta: Float, c: UInt64, ldc: Int) throws {
+        var alpha = alpha, beta = beta
+        try cublas.check(cublas.gemmEx(
+            blas, transposeA ? CUBLAS_OP_T : CUBLAS_OP_N, transposeB ? CUBLAS_OP_T : CUBLAS_OP_N,
+            Int32(m), Int32(n), Int32(k), &alpha,
+            UnsafeRawPointer(bitPattern: UInt(a)), CUDA_R_16BF, Int32(lda),
+            UnsafeRawPointer(bitPattern: UInt(b)), CUDA_R_16BF, Int32(ldb),
+            &beta, UnsafeMutableRawPointer(bitPattern: UInt(c)), CUDA_R_32F, Int32(ldc),
+            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx(bf16, \(m)x\(n)x\(k))")
+    }
+
     public func synchronize() throws { try driver.check(driver.streamSynchronize(stream), "cuStreamSynchronize") }
 }

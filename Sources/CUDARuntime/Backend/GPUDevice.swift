@@ -15,6 +15,10 @@ public protocol GPUDevice: KernelLauncher, AnyObject, Sendable {
     /// `k×n`, `C` is `m×n` with leading dimension `ldc`; fp32 accumulation (TF32 off).
     func sgemmColumnMajor(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                           a: UInt64, lda: Int, b: UInt64, ldb: Int, beta: Float, c: UInt64, ldc: Int) throws
+    /// The same GEMM with bf16 `A` and `B` (CUDA_R_16BF) and an fp32 `C`, products accumulated in fp32
+    /// (`cublasGemmEx`, CUBLAS_COMPUTE_32F: tensor cores): the GEMMs of `--precision bf16`.
+    func bf16GemmColumnMajor(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                             a: UInt64, lda: Int, b: UInt64, ldb: Int, beta: Float, c: UInt64, ldc: Int) throws
     /// Waits until everything queued so far has finished.
     func synchronize() throws
 }

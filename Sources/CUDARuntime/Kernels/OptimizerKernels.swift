@@ -7,10 +7,11 @@ import Glibc
 ///     sgd_momentum_step(p, g, v, n, lr, momentum, wd, nesterov)   PyTorch SGD, as the CPU backend:
 ///         d = g + wd·p;  v = momentum·v + d;  p −= lr·(nesterov ? d + momentum·v : v)
 ///     lars_squared_norms(p, g, offsets, norms)     one block per tensor: norms[s] = (Σp², Σg²) in double
-///     lars_step(p, g, v, offsets, adapted, norms, lr, momentum, wd, eta, eps, clip)
-///         per tensor s (elements offsets[s] ..< offsets[s+1]), solo-learn's LARS as Models/LARS.swift:
-///         r = η‖p‖/(‖g‖ + wd‖p‖ + ε), min(r/lr, 1) when clip; d = r·(g + wd·p); a tensor not adapted
-///         (bias, BN) or with a zero norm gets r = 1 and no decay; then v = momentum·v + d; p −= lr·v
+///     lars_step(p, g, v, offsets, adapted, lr_scale, norms, lr, momentum, wd, eta, eps, clip)
+///         per tensor s (elements offsets[s] ..< offsets[s+1], learning rate lr_s = lr·lr_scale[s]),
+///         solo-learn's LARS as Models/LARS.swift: r = η‖p‖/(‖g‖ + wd‖p‖ + ε), min(r/lr_s, 1) when clip;
+///         d = r·(g + wd·p); a tensor not adapted (bias, BN) or with a zero norm gets r = 1 and no decay;
+///         then v = momentum·v + d; p −= lr_s·v
 ///     lars_tensor_step(p, g, v, n, lr, momentum, wd, ratio)   one tensor, ratio from the host (the Backend's
 ///         per-tensor `larsStep`): d = ratio·(g + wd·p); v = momentum·v + d; p −= lr·v
 ///     ema_update(target, online, n, tau)           target = τ·target + (1 − τ)·online (BYOL, MoCo)
@@ -44,9 +45,10 @@ extern "C" __global__ void lars_squared_norms(const float* p, const float* g, co
 }
 
 extern "C" __global__ void lars_step(float* p, const float* g, float* v, const long* offsets, const int* adapted,
-                                     const double* norms, float lr, float momentum, float wd, float eta, float eps,
-                                     int clip) {
+                                     const float* lr_scale, const double* norms, float base_lr, float momentum,
+                                     float wd, float eta, float eps, int clip) {
     const int s = blockIdx.y;
+    const float lr = base_lr * lr_scale[s];
     const double p_norm = sqrt(norms[2 * s]), g_norm = sqrt(norms[2 * s + 1]);
     float ratio = 1.0f, decay = 0.0f;
     if (adapted[s] && p_norm != 0.0 && g_norm != 0.0) {
@@ -98,10 +100,12 @@ public enum OptimizerLaunch {
     }
 
     /// LARS over `tensorCount` tensors: `offsets` holds `tensorCount + 1` longs (tensor s is elements
-    /// `offsets[s] ..< offsets[s+1]`), `adapted` one int per tensor, `norms` 2 doubles per tensor (scratch);
+    /// `offsets[s] ..< offsets[s+1]`), `adapted` one int per tensor, `learningRateScales` one float per
+    /// tensor (its rate is `learningRate` times it), `norms` 2 doubles per tensor (scratch);
     /// `largestTensor` sizes the step's grid.
     public static func lars(parameters: UInt64, gradients: UInt64, momentumBuffer: UInt64, offsets: UInt64,
-                            adapted: UInt64, norms: UInt64, tensorCount: Int, largestTensor: Int, learningRate: Float,
+                            adapted: UInt64, learningRateScales: UInt64, norms: UInt64, tensorCount: Int,
+                            largestTensor: Int, learningRate: Float,
                             momentum: Float, weightDecay: Float, trustCoefficient: Float, epsilon: Float,
                             clipLearningRate: Bool) -> [KernelLaunch] {
         let chunks = min(max((largestTensor + 255) / 256, 1), 1024)
@@ -110,7 +114,8 @@ public enum OptimizerLaunch {
                          [.address(parameters), .address(gradients), .address(offsets), .address(norms)]),
             KernelLaunch("lars_step", grid: LaunchDimensions(chunks, tensorCount), block: LaunchDimensions(256),
                          [.address(parameters), .address(gradients), .address(momentumBuffer), .address(offsets),
-                          .address(adapted), .address(norms), .float32(learningRate), .float32(momentum),
+                          .address(adapted), .address(learningRateScales), .address(norms), .float32(learningRate),
+                          .float32(momentum),
                           .float32(weightDecay), .float32(trustCoefficient), .float32(epsilon),
                           .flag(clipLearningRate)]),
         ]

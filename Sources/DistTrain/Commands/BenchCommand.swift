@@ -23,6 +23,7 @@ struct BenchCommand: Command {
         .value("batch-size", default: "64", "images per step"),
         .value("threads", default: "2", "CPU threads for the step and for sgemm"),
         deviceOption,
+        precisionOption,
         .value("steps", default: "5", "timed steps (after 2 warm-up steps)"),
         .value("sgemm-size", default: "2048", "side of the square matrices for the sgemm reference"),
         .flag("profile", "print where a step's time goes, per kernel"),
@@ -76,11 +77,12 @@ struct BenchCommand: Command {
         let stepGFLOPs = flops / median / 1e9
         let sgemm = max(sgemmBefore, sgemmAfter)
         print("model       ResNet-\(depth) \(stem.rawValue) stem, width \(width), \(channels)x\(size)x\(size), batch \(batch), \(store.count) parameters")
-        print(gpu.map { "device      \($0.device) (CUDA backend, fp32)" } ?? "threads     \(threads)")
+        print(gpu.map { "device      \($0.device) (CUDA backend, \($0.precision))" } ?? "threads     \(threads)")
         print("step        median \(fixed(median * 1e3, 1)) ms over \(steps) steps (min \(fixed(times.min()! * 1e3, 1)), max \(fixed(times.max()! * 1e3, 1)))")
         print("throughput  \(fixed(Double(batch) / median, 1)) images/s")
         print("step flops  \(fixed(flops / 1e9, 2)) GFLOP per step -> \(fixed(stepGFLOPs, 1)) GFLOP/s")
-        let referenceName = gpu == nil ? "\(threads) threads" : "cuBLAS sgemm on the GPU"
+        let referenceName = gpu.map { $0.precision == .bf16 ? "cuBLAS bf16 GemmEx on the GPU" : "cuBLAS sgemm on the GPU" }
+            ?? "\(threads) threads"
         print("sgemm       \(fixed(sgemm, 1)) GFLOP/s (\(sgemmSize)x\(sgemmSize), \(referenceName); before \(fixed(sgemmBefore, 1)), after \(fixed(sgemmAfter, 1)))")
         print("peak memory \(fixed(Double(peakResidentBytes()) / 1_048_576, 0)) MiB resident")
         print("ratio       \(fixed(stepGFLOPs / sgemm, 3)) of sgemm GFLOP/s")
@@ -115,7 +117,8 @@ struct BenchCommand: Command {
         return (times, net, store, input)
     }
 
-    /// cuBLAS sgemm GFLOP/s on `size`² matrices on the GPU: the device's reference, best of 4.
+    /// cuBLAS GEMM GFLOP/s on `size`² matrices on the GPU, in the backend's precision (sgemm, or bf16
+    /// operands through GemmEx including their conversion): the device's reference, best of 4.
     static func deviceGEMMGFLOPs(size: Int, gpu: CUDABackend) -> Double {
         var random = RandomGenerator(seed: 2)
         let values = (0..<(size * size)).map { _ in Float(random.uniform()) }

@@ -5,7 +5,23 @@ import Engine
 /// `--device cpu|cuda|auto`, shared by `train` and `bench`.
 let deviceOption = Option.value("device", default: "cpu",
                                 "cpu, cuda or auto (auto: the GPU when the NVIDIA driver reports one, else the CPU). "
-                                + "train: one process per GPU for now (several ranks need NCCL)")
+                                + "With mpirun, one rank per GPU (local rank modulo the GPUs of the node); gradients "
+                                + "and SyncBN statistics are summed over MPI through host memory (NCCL is not wired yet)")
+
+/// `--precision fp32|bf16`, shared by `train` and `bench`.
+let precisionOption = Option.value("precision", default: "fp32",
+                                   "fp32 or bf16. bf16 (GPU only): convolutions and linear layers multiply bf16 operands "
+                                   + "on the tensor cores with fp32 accumulation; activations, weights, batch norm, "
+                                   + "optimiser and losses stay fp32")
+
+/// The `--precision` word, or a usage error (exit 2).
+func precisionRequest(_ parsed: ParsedArguments) throws -> Precision {
+    let word = parsed.string("precision")!
+    guard let precision = Precision(rawValue: word) else {
+        throw UsageError("--precision must be fp32 or bf16, got '\(word)'")
+    }
+    return precision
+}
 
 /// The `--device` word, or a usage error (exit 2).
 func deviceRequest(_ parsed: ParsedArguments) throws -> DeviceRequest {
@@ -19,17 +35,22 @@ func deviceRequest(_ parsed: ParsedArguments) throws -> DeviceRequest {
 /// The backend `train` and `bench` run on: nil for the CPU, or `CUDABackend` on this process's GPU (local
 /// rank modulo the GPUs the driver reports). `cuda` without a usable GPU throws at once (exit 1) with the
 /// loader's message (the library, every place looked in, what to do); `auto` then runs on the CPU and
-/// prints why. One process only: several GPU ranks need the NCCL communicator, so `cuda` with several
-/// ranks stops and `auto` falls back to the CPU, saying so.
+/// prints why (rank 0).
+/// `--precision bf16` runs on the GPU only: with `--device cpu` it is a usage error; when `auto` finds no
+/// GPU the run goes on in fp32 and says so.
 func deviceBackend(_ parsed: ParsedArguments, topology: Topology) throws -> (any Backend)? {
-    let request = try deviceRequest(parsed)
-    let selection = try selectDevice(request, localRank: topology.localRank)
-    if case .cuda = selection, topology.worldSize == 1 {
-        let device = try CUDADevice(localRank: topology.localRank)
-        printFlushed("device: \(device.info)")
-        return CUDABackend(device: device)
+    let request = try deviceRequest(parsed), precision = try precisionRequest(parsed)
+    if request == .cpu && precision == .bf16 {
+        throw UsageError("--precision bf16 needs a GPU (--device cuda or auto); the CPU backend computes in fp32")
     }
-    let missing = "several GPU ranks need the NCCL communicator, which is not built yet (GitHub issue 6)"
-    if let note = try cpuOnly(selection, request: request, missing: missing), topology.rank == 0 { printFlushed(note) }
+    let selection = try selectDevice(request, localRank: topology.localRank)
+    if case .cuda = selection {
+        let device = try CUDADevice(localRank: topology.localRank)
+        printFlushed((topology.worldSize > 1 ? "rank \(topology.rank): " : "") + "device: \(device.info), \(precision)")
+        return CUDABackend(device: device, precision: precision)
+    }
+    if case .cpu(let reason?) = selection, topology.rank == 0 {
+        printFlushed("device: cpu (auto: \(reason))" + (precision == .bf16 ? "; fp32, as bf16 needs a GPU" : ""))
+    }
     return nil
 }

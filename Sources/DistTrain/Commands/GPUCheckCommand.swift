@@ -15,9 +15,10 @@ struct GPUCheckCommand: Command {
         helpText(command: name, summary: summary, usage: "disttrain gpu-check [options]", options: options, details: """
                  Opens the GPU (the NVIDIA driver, cuBLAS and NVRTC are loaded at run time; the kernels are
                  compiled for the GPU's architecture and cached in $DISTTRAIN_CACHE/kernels), runs each op
-                 on both backends, and prints one 'ok' or 'FAIL' line per op output with its relative error
-                 (fp32, TF32 off; bar 1e-4, or 1e-6 where both sides do the same float operations). Exits 1
-                 when an op fails or no GPU can be opened, naming the library and where it looked.
+                 on both backends, and prints one 'ok' or 'FAIL' line per op output with its relative error,
+                 twice: in fp32 (TF32 off; bar 1e-4, or 1e-6 where both sides do the same float operations),
+                 then with --precision bf16's GEMMs (bar 1e-2 for the GEMMs and convolutions). Exits 1 when
+                 an op fails or no GPU can be opened, naming the library and where it looked.
                  """)
     }
 
@@ -31,13 +32,17 @@ struct GPUCheckCommand: Command {
             throw GPUCheckFailure(description: "no usable GPU: \(error)")
         }
         printFlushed("gpu-check: \(device.info)")
-        let results = BackendComparison.run(on: CUDABackend(device: device), seed: UInt64(seed))
-        for result in results { printFlushed("\(result)") }
-        let failed = results.filter { !$0.passed }
-        printFlushed("gpu-check: \(results.count - failed.count) of \(results.count) op outputs match the CPU backend")
+        var total = 0, failed: [String] = []
+        for precision in Precision.allCases {
+            let results = BackendComparison.run(on: CUDABackend(device: device, precision: precision), seed: UInt64(seed))
+            for result in results { printFlushed("\(precision) \(result)") }
+            total += results.count
+            failed += results.filter { !$0.passed }.map { "\(precision) \($0.operation)" }
+        }
+        printFlushed("gpu-check: \(total - failed.count) of \(total) op outputs match the CPU backend")
         if !failed.isEmpty {
             throw GPUCheckFailure(description: "\(failed.count) op outputs differ from the CPU backend: "
-                                    + failed.map(\.operation).joined(separator: ", "))
+                                    + failed.joined(separator: ", "))
         }
     }
 }

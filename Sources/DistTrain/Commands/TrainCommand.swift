@@ -1,3 +1,4 @@
+import CUDARuntime
 import Collectives
 import Data
 import Engine
@@ -13,6 +14,7 @@ struct TrainCommand: Command {
     static let options: [Option] = [
         .value("config", "JSON file of options (keys are these option names); flags given here override it"),
         deviceOption,
+        precisionOption,
         .value("method", default: "simclr", "training method: \(methods.joined(separator: ", "))"),
         .value("dataset", default: "fashion-mnist", "dataset: \(supportedDatasetNames.joined(separator: ", "))"),
         .value("data-dir", "folder holding the dataset files (default: the dataset's standard folder)"),
@@ -162,6 +164,8 @@ struct TrainCommand: Command {
         }
         o.probeLearningRate = try parsed.double("probe-lr")!
         o.knn = !parsed.has("no-knn")
+        o.device = try deviceRequest(parsed).rawValue
+        o.precision = try precisionRequest(parsed).rawValue
         o.threads = try parsed.int("threads") ?? max(1, CPUBackend.defaultThreadCount / topology.localSize)
         o.syncBatchNorm = !parsed.has("no-sync-bn")
         o.overlapGradientSync = !parsed.has("no-overlap")

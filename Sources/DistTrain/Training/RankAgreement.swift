@@ -41,7 +41,8 @@ enum ReplicaCheck {
     static func run(_ stores: [(name: String, store: ParameterStore)], communicator: any Communicator,
                     step: Int) throws -> [String] {
         var warnings: [String] = []
-        for (name, store) in stores {
+        for (name, deviceStore) in stores {
+            let store = deviceStore.hostCopy()  // the store itself on the CPU
             let hash = fingerprint([store.values, store.bufferValues])
             // Four 16-bit pieces: each is exact in a Float.
             let pieces = (0..<4).map { Float((hash >> (16 * UInt64($0))) & 0xFFFF) }
@@ -50,6 +51,7 @@ enum ReplicaCheck {
             guard !differing.isEmpty else { continue }
             try communicator.broadcast(store.values, root: 0)
             try communicator.broadcast(store.bufferValues, root: 0)
+            deviceStore.upload(from: store)
             warnings.append("warning: step \(step): the \(name) on rank(s) \(differing.map(String.init).joined(separator: ", ")) "
                             + "differed from rank 0's; re-broadcast from rank 0")
         }

@@ -23,6 +23,9 @@ struct TrainOptions {
     var stem = Stem.cifar
     var width = 0.25
     var threads = CPUBackend.defaultThreadCount
+    /// `--device` and `--precision` as asked (the backend itself is built by `deviceBackend`).
+    var device = "cpu"
+    var precision = "fp32"
     var seed: UInt64 = 0
     var subset: Int?
     var maxSteps: Int?
@@ -106,7 +109,8 @@ struct TrainOptions {
             ("probe-lr", .number(probeLearningRate)), ("workers", .integer(workers)),
             ("crop-padding", .integer(randomCropPadding)), ("temperature", .number(temperature)),
             ("tau-base", .number(tauBase)), ("pred-lr-scale", .number(predictorLearningRateScale)),
-            ("proj-lr-scale", .number(projectorLearningRateScale)),
+            ("proj-lr-scale", .number(projectorLearningRateScale)), ("device", .string(device)),
+            ("precision", .string(precision)),
         ]
         if let augment { fields.append(("augment", .string(augment))) }
         fields.append(("normalize", .string(normalize)))

@@ -39,6 +39,8 @@ final class Trainer {
     /// The online probe's data: the training set itself, or `--probe-dataset`'s splits (rank 0).
     let probeData: ProbeData?
     let faults: FaultInjection
+    /// Several ranks on GPUs: the host buffer the gradients are summed in (nil on the CPU, where they are summed in place).
+    private var gradientStaging: Tensor?
     private(set) var epoch = 0
     private(set) var step = 0
     /// Best test accuracy so far (online probe, or the supervised classifier): `best.safetensors` holds that state.
@@ -54,10 +56,6 @@ final class Trainer {
         let host = CPUBackend(threads: options.threads)
         backend = device ?? host
         hostBackend = backend.device == .cpu ? backend : host
-        if backend.device != .cpu && communicator.worldSize > 1 {
-            throw UsageError("--device cuda trains in one process for now: several GPU ranks need the NCCL communicator, "
-                             + "which is not built yet (GitHub issue 6). Run one process, or --device cpu with mpirun")
-        }
         let isRoot = communicator.rank == 0
         var train = try loadDataset(name: options.dataset, split: .train, directory: options.dataDirectory,
                                     imageSize: options.imageSize)
@@ -194,7 +192,10 @@ final class Trainer {
                 guard result.loss.isFinite else { throw nonFiniteLoss(result.loss) }
                 var stepWait = communicator.takeSeconds()  // SyncBN, gathers, loss reductions
                 if let reducer {
+                    // On a GPU the gradients are summed in host memory: down, all-reduce, up.
+                    if let gradientStaging { backend.download(method.store.gradients, to: gradientStaging) }
                     try reducer.finishStep()
+                    if let gradientStaging { backend.upload(gradientStaging, to: method.store.gradients) }
                     gradientWait += reducer.lastWaitSeconds
                     stepWait += reducer.lastWaitSeconds
                 }
@@ -322,14 +323,24 @@ final class Trainer {
 
     /// `perturb` fault: this rank's replicas drift (the sync check must notice and repair it).
     private func perturbReplica() {
-        for (_, store) in replicatedStores { store.values.pointer[0] += 1e-3 }
+        for (_, store) in replicatedStores {
+            let host = store.hostCopy()  // the store itself on the CPU
+            host.values.pointer[0] += 1e-3
+            store.upload(from: host)
+        }
     }
 
     /// The gradient all-reduce: overlapped on a duplicate communicator when MPI allows concurrent calls.
+    /// On a GPU it reduces a host copy of the gradients (`gradientStaging`) after backward, without overlap.
     private func makeGradientReducer() throws -> GradientAllReducer {
-        let gradients = method.store.gradients
+        var gradients = method.store.gradients
         var reduceOver: any Communicator = communicator
         var overlap = options.overlapGradientSync
+        if backend.device != .cpu {
+            gradients = Tensor(zeros: [gradients.count])
+            gradientStaging = gradients
+            overlap = false
+        }
         if overlap, let mpi = communicator.base as? MPICommunicator {
             if mpi.allowsConcurrentCommunicators {
                 reduceOver = try mpi.duplicate()

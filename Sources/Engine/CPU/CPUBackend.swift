@@ -45,6 +45,8 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         copy(source, to: destination)
     }
 
+    public func download(_ source: Tensor, to destination: Tensor) { upload(source, to: destination) }
+
     public func copy(_ source: Tensor, to destination: Tensor) {
         precondition(source.count == destination.count, "copy: \(source.shape) into \(destination.shape)")
         let from = source.pointer, to = destination.pointer

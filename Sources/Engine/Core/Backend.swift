@@ -61,6 +61,8 @@ public protocol Backend: AnyObject, Sendable {
     func onHost(_ tensor: Tensor) -> Tensor
     /// Copies the host tensor `source` into `destination`, a tensor of this backend (CPU: a plain copy).
     func upload(_ source: Tensor, to destination: Tensor)
+    /// Copies `source`, a tensor of this backend, into the host tensor `destination` (CPU: a plain copy).
+    func download(_ source: Tensor, to destination: Tensor)
 
     /// `c = alpha · op(a) · op(b) + beta · c`, row-major, `op(a)` is `m×k`, `op(b)` is `k×n`.
     func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,

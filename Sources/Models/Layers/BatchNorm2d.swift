@@ -49,7 +49,8 @@ public final class BatchNorm2d: Layer {
             precondition(rows > 1, "batch norm in training needs more than one value per channel, got input \(x.shape)")
             backend.batchNormStatistics(input: x, mean: mean, variance: variance)
             let group = mode.synchronizedGroup
-            if let group { SyncBatchNorm.combineStatistics(mean: mean, variance: variance, group: group) }
+            if let group { SyncBatchNorm.combineStatistics(mean: mean, variance: variance, group: group,
+                                                                       backend: backend) }
             let globalRows = rows * (group?.worldSize ?? 1)
             backend.batchNormUpdateRunning(mean: mean, variance: variance, count: globalRows, momentum: momentum,
                                            runningMean: store.buffer(runningMean),
@@ -78,7 +79,7 @@ public final class BatchNorm2d: Layer {
         var sums = (sumGradient: sumGradient, sumGradientNormalized: sumGradientNormalized)
         var rows = x.count / channels
         if let group = mode.synchronizedGroup {
-            sums = SyncBatchNorm.globalSums(sumGradient, sumGradientNormalized, group: group)
+            sums = SyncBatchNorm.globalSums(sumGradient, sumGradientNormalized, group: group, backend: backend)
             rows *= group.worldSize
         }
         backend.batchNormBackwardInput(gradOutput: dy, input: x, mean: mean, variance: variance,

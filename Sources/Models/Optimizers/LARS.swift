@@ -62,14 +62,32 @@ public final class LARS: Optimizer {
 
     public var stateTensors: [(name: String, tensor: Tensor)] { [("momentum", velocity)] }
 
-    /// One update from the gradients currently in the store.
+    /// The store's tensors for a backend that updates them all at once (built on first use).
+    private lazy var plan = LARSPlan(offsets: store.parameters.map(\.offset) + [store.count],
+                                     adapted: store.parameters.map { isAdapted($0.role) },
+                                     learningRateScales: store.parameters.map { multipliers.multiplier(for: $0.name) })
+
+    /// One update from the gradients currently in the store: in one pass where the backend can (a GPU:
+    /// the trust ratios stay on the device), else tensor by tensor with the ratios formed here.
     public func step() {
+        if let fused = backend as? any FusedLARSBackend, storeIsContiguous {
+            fused.larsStep(parameters: store.values, gradients: store.gradients, momentumBuffer: velocity, plan: plan,
+                           learningRate: learningRate, momentum: momentum, weightDecay: weightDecay,
+                           trustCoefficient: trustCoefficient, epsilon: epsilon, clipLearningRate: clipLearningRate)
+            return
+        }
         for info in store.parameters {
             let (ratio, decay) = scaling(for: info)
             backend.larsStep(parameters: view(store.values, info), gradients: view(store.gradients, info),
                              momentumBuffer: view(velocity, info), learningRate: learningRate(for: info), momentum: momentum,
                              weightDecay: decay, trustRatio: ratio)
         }
+    }
+
+    /// Whether the tensors tile the flat buffer in order without gaps (what a `LARSPlan` describes).
+    private var storeIsContiguous: Bool {
+        zip(store.parameters, store.parameters.dropFirst()).allSatisfy { $0.offset + $0.count == $1.offset }
+            && (store.parameters.last.map { $0.offset + $0.count == store.count } ?? true)
     }
 
     private func view(_ flat: Tensor, _ info: ParameterInfo) -> Tensor {
