@@ -35,6 +35,18 @@ fi
 export DISTTRAIN_CUDA_PATH="${DISTTRAIN_CUDA_PATH:+$DISTTRAIN_CUDA_PATH:}$NVRTC_VENV"
 export DISTTRAIN_REQUIRE_NVRTC=1
 
+# One OpenBLAS kernel on every CI machine. OpenBLAS picks its sgemm kernel from the CPU model, and the
+# multi-rank equivalence tests (N ranks = one process at 1e-4) are sensitive to which: these tiny
+# networks sit on ReLU kinks, so a different rounding order can move one activation across zero and the
+# first gradient by 2e-3..9e-3 (measured on a VM whose CPU OpenBLAS 0.3.21 does not know: 3 of 4 seeds
+# flipped between 1 and 2 ranks with its default kernel, 2 of 4 with Sandybridge's, 0 of 4 with
+# Haswell's; with SkylakeX's VICReg on 4 ranks drifts to 1e-3 by step 4). Pinned to Haswell (AVX2 + FMA)
+# the results are the same bit for bit wherever CI runs, and every equivalence test passes at ~3e-6.
+# A wrong distributed step still misses by 0.3..0.6 (testWrongGatherBackwardBreaksTheEquivalence).
+if [[ -z "${OPENBLAS_CORETYPE:-}" ]] && grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+    export OPENBLAS_CORETYPE=Haswell
+fi
+
 run_step "debug build" swift build --build-tests --scratch-path "$SCRATCH"
 run_step "debug tests" swift test --skip-build --scratch-path "$SCRATCH"
 

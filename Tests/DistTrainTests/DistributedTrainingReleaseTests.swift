@@ -8,6 +8,12 @@ import XCTest
 /// Not Fashion-MNIST: its constant black background makes thousands of activations exactly equal, so
 /// float-rounding differences in a batch statistic can flip a whole channel's ReLU at once (seen: with
 /// seed 0, 2 ranks, one BN channel of layer 1); that is a tie of the function, not a distributed bug.
+///
+/// The synthetic set still puts single activations near ReLU kinks: which BLAS kernel OpenBLAS picks for
+/// the CPU decides whether 1 and 2 ranks land on the same side (measured: the first gradient moves by
+/// 2e-3..9e-3 when one activation crosses, always in one BN's bias gradient first). `launch/test.sh` pins
+/// `OPENBLAS_CORETYPE=Haswell`, under which every check here passes at ~3e-6 on any AVX2 machine; run
+/// these tests with that variable set when running them by hand.
 final class DistributedTrainingReleaseTests: XCTestCase {
     override func setUpWithError() throws {
         #if DEBUG
