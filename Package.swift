@@ -25,7 +25,7 @@ let package = Package(
         // The engine: tensors, the Backend protocol and the CPU backend.
         .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: strict),
         // GPU libraries loaded at run time, device selection, NVRTC kernel compiler and the CUDA C kernels.
-        .target(name: "CUDARuntime", dependencies: ["CCUDA", "Engine"], swiftSettings: strict),
+        .target(name: "CUDARuntime", dependencies: ["CCUDA", "Engine", "Collectives"], swiftSettings: strict),
         // Process topology and communicators (Local, MPI).
         .target(name: "Collectives", dependencies: ["CMPI", "Engine"], swiftSettings: strict),
         // Layers, ResNet, losses, optimisers.
@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         // The emulated GPU for the tests: CUDA's built-ins on the CPU (cuda_emulation.h), the kernels compiled
         // by the host's C++ compiler, a GPUDevice over them. Only test targets depend on it.
-        .target(name: "GPUEmulation", dependencies: ["CUDARuntime"], path: "Tests/GPUEmulation",
+        .target(name: "GPUEmulation", dependencies: ["CUDARuntime", "Collectives"], path: "Tests/GPUEmulation",
                 exclude: ["cuda_emulation.h"]),
         .testTarget(name: "CUDARuntimeTests", dependencies: ["CUDARuntime", "CCUDA", "Engine", "Models", "GPUEmulation"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),

@@ -40,6 +40,7 @@ typedef enum cudaError_enum {
     CUDA_ERROR_INVALID_PTX = 218,
     CUDA_ERROR_UNSUPPORTED_PTX_VERSION = 222,
     CUDA_ERROR_NOT_FOUND = 500,
+    CUDA_ERROR_NOT_READY = 600,
     CUDA_ERROR_ILLEGAL_ADDRESS = 700,
     CUDA_ERROR_LAUNCH_FAILED = 719,
     CUDA_ERROR_SYSTEM_DRIVER_MISMATCH = 803,
@@ -84,6 +85,7 @@ typedef CUresult (*PFN_cuMemcpyDtoHAsync)(void *dstHost, CUdeviceptr srcDevice, 
                                           CUstream hStream);                                           // _v2
 typedef CUresult (*PFN_cuStreamCreate)(CUstream *phStream, unsigned int Flags);
 typedef CUresult (*PFN_cuStreamSynchronize)(CUstream hStream);
+typedef CUresult (*PFN_cuStreamQuery)(CUstream hStream);
 typedef CUresult (*PFN_cuStreamWaitEvent)(CUstream hStream, CUevent hEvent, unsigned int Flags);
 typedef CUresult (*PFN_cuStreamDestroy)(CUstream hStream);                                      // cuStreamDestroy_v2
 typedef CUresult (*PFN_cuEventCreate)(CUevent *phEvent, unsigned int Flags);

@@ -30,6 +30,7 @@ public final class CUDADriver: @unchecked Sendable {
     public let memcpyDtoHAsync: PFN_cuMemcpyDtoHAsync
     public let streamCreate: PFN_cuStreamCreate
     public let streamSynchronize: PFN_cuStreamSynchronize
+    public let streamQuery: PFN_cuStreamQuery
     public let streamWaitEvent: PFN_cuStreamWaitEvent
     public let streamDestroy: PFN_cuStreamDestroy
     public let eventCreate: PFN_cuEventCreate
@@ -69,6 +70,7 @@ public final class CUDADriver: @unchecked Sendable {
         memcpyDtoHAsync = try library.function("cuMemcpyDtoHAsync_v2")
         streamCreate = try library.function("cuStreamCreate")
         streamSynchronize = try library.function("cuStreamSynchronize")
+        streamQuery = try library.function("cuStreamQuery")
         streamWaitEvent = try library.function("cuStreamWaitEvent")
         streamDestroy = try library.function("cuStreamDestroy_v2")
         eventCreate = try library.function("cuEventCreate")

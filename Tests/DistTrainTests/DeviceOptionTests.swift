@@ -86,4 +86,21 @@ final class DeviceOptionTests: XCTestCase {
         XCTAssertEqual(result.status, 2)
         XCTAssertEqual(result.standardError, "disttrain bench: --device must be cpu, cuda or auto, got 'gpu'\n")
     }
+
+    /// `--gpu-collectives` takes auto, nccl or host; on the CPU (one rank here) it changes nothing.
+    func testGPUCollectivesWords() throws {
+        let runDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("collectives-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: runDirectory) }
+        let train = ["train", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "4", "--subset", "8", "--no-knn",
+                     "--width", "0.125", "--run-dir", runDirectory]
+        let wrong = try runProcess(try DistTrainBinary.locate(), train + ["--gpu-collectives", "gloo"],
+                                   environment: cleanEnvironment(), timeout: 60)
+        XCTAssertEqual(wrong.status, 2, wrong.output)
+        XCTAssertEqual(wrong.standardError, "disttrain train: --gpu-collectives must be auto, nccl or host, got 'gloo'\n")
+        let cpu = try runProcess(try DistTrainBinary.locate(), train + ["--gpu-collectives", "nccl", "--max-steps", "1"],
+                                 environment: cleanEnvironment(), timeout: 300)
+        XCTAssertEqual(cpu.status, 0, cpu.output)
+        let config = try String(contentsOfFile: runDirectory + "/config.json", encoding: .utf8)
+        XCTAssertTrue(config.contains("\"gpu-collectives\":\"nccl\""), config)
+    }
 }

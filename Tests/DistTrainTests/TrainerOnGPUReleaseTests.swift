@@ -121,18 +121,13 @@ final class TrainerOnGPUReleaseTests: XCTestCase {
     /// weights as much as any other direction), while this test is about what distribution adds.
     func testTwoGPURanksTrainAsOneGPUProcess() throws {
         guard let mpirun = findOnPath("mpirun") else { throw XCTSkip("mpirun is not on PATH (apt-get install openmpi-bin)") }
-        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
-        for method in ["simclr", "byol"] {
+        // The gradients summed through host memory (both methods), and on the devices by (emulated) NCCL.
+        for (method, nccl) in [("simclr", false), ("byol", false), ("simclr", true)] {
             let oneRank = try folder(), gpuRun = try folder()
             let extra = ["--max-steps", "2", "--sync-check-every", "1"]
             try Trainer(options: options(method, runDirectory: oneRank, extra: extra), device: CUDABackend(device: EmulatedGPU())).fit()
-            var environment = cleanEnvironment()
-            environment[Self.workerVariable] = Self.arguments(method, runDirectory: gpuRun, extra: extra)
-                .joined(separator: Self.separator)
-            let result = try runProcess(mpirun, ["--allow-run-as-root", "--oversubscribe", "-x", Self.workerVariable,
-                                                 "-np", "2", testBinary,
-                                                 "DistTrainTests.TrainerOnGPUReleaseTests/testGPURankWorker"],
-                                        environment: environment, timeout: 600)
+            let result = try runGPURanks(mpirun, Self.arguments(method, runDirectory: gpuRun, extra: extra),
+                                         nccl: nccl ? "on" : nil)
             XCTAssertEqual(result.status, 0, result.output)
             // Both ranks ran the worker (a filter that matched nothing would also exit 0).
             XCTAssertEqual(result.output.components(separatedBy: "testGPURankWorker' passed").count - 1, 2, result.output)
@@ -142,7 +137,36 @@ final class TrainerOnGPUReleaseTests: XCTestCase {
         }
     }
 
+    /// An NCCL failure on one rank (the emulated communicator reports a lost peer at the second step's
+    /// all-reduce on rank 1) stops the job with the call, the rank and the abort in the message, instead of
+    /// leaving rank 0 waiting.
+    func testAnNCCLErrorOnOneRankEndsTheJobWithItsMessage() throws {
+        guard let mpirun = findOnPath("mpirun") else { throw XCTSkip("mpirun is not on PATH (apt-get install openmpi-bin)") }
+        let started = Date()
+        let result = try runGPURanks(mpirun, Self.arguments("simclr", runDirectory: try folder(), extra: ["--max-steps", "4"]),
+                                     nccl: "fail-at-2-on-rank-1")
+        XCTAssertNotEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("rank 1: emulated NCCL allReduceSum("), result.output)
+        XCTAssertTrue(result.output.contains("remote process exited or there was a network error"), result.output)
+        XCTAssertTrue(result.output.contains("the communicator was aborted"), result.output)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 120, "the job ended instead of waiting for the lost rank")
+    }
+
+    /// Runs `testGPURankWorker` on 2 ranks under mpirun with these `train` arguments; `nccl`: nil for the
+    /// host path, "on" for the emulated NCCL, "fail-at-2-on-rank-1" for its planted failure.
+    func runGPURanks(_ mpirun: URL, _ arguments: [String], nccl: String?) throws -> ProcessResult {
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        var environment = cleanEnvironment()
+        environment[Self.workerVariable] = arguments.joined(separator: Self.separator)
+        environment[Self.ncclVariable] = nccl ?? "off"
+        return try runProcess(mpirun, ["--allow-run-as-root", "--oversubscribe", "-x", Self.workerVariable,
+                                       "-x", Self.ncclVariable, "-np", "2", testBinary,
+                                       "DistTrainTests.TrainerOnGPUReleaseTests/testGPURankWorker"],
+                              environment: environment, timeout: 600)
+    }
+
     static let workerVariable = "DISTTRAIN_GPU_RANK_ARGUMENTS"
+    static let ncclVariable = "DISTTRAIN_GPU_RANK_NCCL"
     static let separator = "\u{1F}"
 
     /// One rank of `testTwoGPURanksTrainAsOneGPUProcess`, which launches this test under mpirun with the
@@ -154,7 +178,12 @@ final class TrainerOnGPUReleaseTests: XCTestCase {
         let topology = Topology.fromProcessEnvironment()
         let options = try Self.options(packed.components(separatedBy: Self.separator), topology: topology)
         let communicator = try Distributed.start(topology: topology)
-        try Trainer(options: options, communicator: communicator, device: CUDABackend(device: EmulatedGPU())).fit()
+        let gpu = EmulatedGPU()
+        let mode = ProcessInfo.processInfo.environment[Self.ncclVariable] ?? "off"
+        let failAt = mode == "fail-at-2-on-rank-1" && topology.rank == 1 ? 2 : nil
+        let nccl = mode == "off" ? nil : EmulatedNCCL(gpu: gpu, host: communicator, failAtCall: failAt)
+        try Trainer(options: options, communicator: communicator, device: CUDABackend(device: gpu), deviceCollectives: nccl).fit()
+        if let nccl { XCTAssertEqual(nccl.calls, 2, "one gradient all-reduce per step went through NCCL") }
         try communicator.finalize()
     }
 

@@ -45,7 +45,7 @@ public final class EmulatedGPU: GPUDevice, @unchecked Sendable {
     }
 
     /// The allocation that holds `bytes` bytes from `address` on, or a failure naming the address.
-    private func check(_ device: UInt64, bytes: Int) throws -> UnsafeMutableRawPointer {
+    func check(_ device: UInt64, bytes: Int) throws -> UnsafeMutableRawPointer {
         let address = try host(device)
         let inside = buffers.values.contains { address >= $0.address && address + UInt64(bytes) <= $0.address + UInt64($0.byteCount) }
         guard inside else { throw EmulationError("\(bytes) bytes at \(device) are not inside one allocation") }

@@ -16,8 +16,10 @@ public final class CUDADevice: GPUDevice, @unchecked Sendable {
     let driver: CUDADriver
     let cublas: CuBLAS
     private let device: CUdevice
-    private let context: CUcontext
-    private let stream: CUstream
+    /// The device's primary context, current on the thread that made the device.
+    let context: CUcontext
+    /// The one stream every operation is queued on (NCCL's collectives too, `NCCLCalls`).
+    let stream: CUstream
     private let blas: cublasHandle_t
     private var modules: [CUmodule] = []
     private var functions: [String: CUfunction] = [:]

@@ -5,8 +5,57 @@ import Engine
 /// `--device cpu|cuda|auto`, shared by `train` and `bench`.
 let deviceOption = Option.value("device", default: "cpu",
                                 "cpu, cuda or auto (auto: the GPU when the NVIDIA driver reports one, else the CPU). "
-                                + "With mpirun, one rank per GPU (local rank modulo the GPUs of the node); gradients "
-                                + "and SyncBN statistics are summed over MPI through host memory (NCCL is not wired yet)")
+                                + "With mpirun, one rank per GPU (local rank modulo the GPUs of the node); see --gpu-collectives")
+
+/// `--gpu-collectives auto|nccl|host` (train).
+let gpuCollectivesOption = Option.value("gpu-collectives", default: "auto",
+                                        "GPUs under mpirun: nccl (gradients all-reduced between the GPUs by NCCL), host "
+                                        + "(copied to host memory and summed over MPI) or auto (NCCL when libnccl.so.2 "
+                                        + "loads on every rank, else host). SyncBN statistics and gathered embeddings "
+                                        + "go through host memory either way")
+
+/// How several GPU ranks sum their gradients.
+enum GPUCollectivesRequest: String {
+    case auto, nccl, host
+}
+
+/// The `--gpu-collectives` word, or a usage error (exit 2).
+func gpuCollectivesRequest(_ parsed: ParsedArguments) throws -> GPUCollectivesRequest {
+    let word = parsed.string("gpu-collectives")!
+    guard let request = GPUCollectivesRequest(rawValue: word) else {
+        throw UsageError("--gpu-collectives must be auto, nccl or host, got '\(word)'")
+    }
+    return request
+}
+
+/// NCCL for the gradient all-reduce of several GPU ranks, or nil (one rank, the CPU, `host`, or `auto`
+/// where some rank could not open NCCL). Collective when there are several ranks on GPUs: every rank
+/// opens NCCL, then all agree, so they choose the same path; `nccl` where a rank lacks it throws on
+/// every rank, with the loader's message (where it looked, what to install) on the ranks that lack it.
+func deviceCollectiveCalls(_ request: GPUCollectivesRequest, backend: (any Backend)?,
+                           communicator: any Communicator) throws -> (any DeviceCollectiveCalls)? {
+    guard communicator.worldSize > 1, let gpu = (backend as? CUDABackend)?.gpu as? CUDADevice, request != .host else {
+        return nil
+    }
+    var calls: NCCLCalls?
+    var failure: (any Error)?
+    do { calls = try NCCLCalls(device: gpu) } catch { failure = error }
+    let missingSomewhere = try communicator.allReduceMax(calls == nil ? 1 : 0) > 0
+    switch (request, missingSomewhere) {
+    case (_, false):
+        if communicator.rank == 0, let calls { printFlushed("gradients: all-reduced between the GPUs by \(calls.name)") }
+        return calls
+    case (.nccl, true):
+        throw failure.map { UsageError("--gpu-collectives nccl: \($0)") }
+            ?? UsageError("--gpu-collectives nccl: another rank could not open NCCL (its error names the library and where it looked)")
+    default:
+        if communicator.rank == 0 {
+            printFlushed("gradients: summed through host memory over MPI (auto: NCCL could not be opened on every rank"
+                         + (failure.map { ": \(String(describing: $0).split(separator: "\n").first ?? "")" } ?? "") + ")")
+        }
+        return nil
+    }
+}
 
 /// `--precision fp32|bf16`, shared by `train` and `bench`.
 let precisionOption = Option.value("precision", default: "fp32",

@@ -1,3 +1,4 @@
+import Collectives
 import CUDARuntime
 import Engine
 
@@ -17,8 +18,10 @@ struct GPUCheckCommand: Command {
                  compiled for the GPU's architecture and cached in $DISTTRAIN_CACHE/kernels), runs each op
                  on both backends, and prints one 'ok' or 'FAIL' line per op output with its relative error,
                  twice: in fp32 (TF32 off; bar 1e-4, or 1e-6 where both sides do the same float operations),
-                 then with --precision bf16's GEMMs (bar 1e-2 for the GEMMs and convolutions). Exits 1 when
-                 an op fails or no GPU can be opened, naming the library and where it looked.
+                 then with --precision bf16's GEMMs (bar 1e-2 for the GEMMs and convolutions). Then, when
+                 libnccl.so.2 can be opened, NCCL's all-reduce, all-gather and reduce-scatter on a one-rank
+                 communicator with known values. Exits 1 when a check fails or no GPU can be opened, naming
+                 the library and where it looked.
                  """)
     }
 
@@ -40,10 +43,26 @@ struct GPUCheckCommand: Command {
             failed += results.filter { !$0.passed }.map { "\(precision) \($0.operation)" }
         }
         printFlushed("gpu-check: \(total - failed.count) of \(total) op outputs match the CPU backend")
+        failed += try checkNCCL(device)
         if !failed.isEmpty {
-            throw GPUCheckFailure(description: "\(failed.count) op outputs differ from the CPU backend: "
-                                    + failed.joined(separator: ", "))
+            throw GPUCheckFailure(description: "\(failed.count) checks failed: " + failed.joined(separator: ", "))
         }
+    }
+
+    /// NCCL's collectives on a one-rank communicator (`DeviceCollectiveCheck`): the bindings, the id, the
+    /// stream and the polling, on the real library. Skipped, with the loader's reason, when NCCL is absent.
+    static func checkNCCL(_ device: CUDADevice) throws -> [String] {
+        let calls: NCCLCalls
+        do { calls = try NCCLCalls(device: device) } catch {
+            printFlushed("nccl: skipped, \(String(describing: error).split(separator: "\n").first ?? "")")
+            return []
+        }
+        let communicator = try DeviceCommunicator(calls: calls, host: LocalCommunicator(), timeout: 60)
+        defer { communicator.destroy() }
+        let failures = try DeviceCollectiveCheck.run(communicator, backend: CUDABackend(device: device))
+        printFlushed("nccl: \(calls.name), 1 rank: " + (failures.isEmpty ? "all-reduce, all-gather, reduce-scatter ok"
+                                                                         : failures.joined(separator: "; ")))
+        return failures.map { "nccl \($0)" }
     }
 }
 

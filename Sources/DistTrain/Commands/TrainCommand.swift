@@ -15,6 +15,7 @@ struct TrainCommand: Command {
         .value("config", "JSON file of options (keys are these option names); flags given here override it"),
         deviceOption,
         precisionOption,
+        gpuCollectivesOption,
         .value("method", default: "simclr", "training method: \(methods.joined(separator: ", "))"),
         .value("dataset", default: "fashion-mnist", "dataset: \(supportedDatasetNames.joined(separator: ", "))"),
         .value("data-dir", "folder holding the dataset files (default: the dataset's standard folder)"),
@@ -90,11 +91,12 @@ struct TrainCommand: Command {
         let options = try resolve(parsed, topology: topology)
         let device = try deviceBackend(parsed, topology: topology)
         let communicator = try Distributed.start(topology: topology)
+        let collectives = try deviceCollectiveCalls(gpuCollectivesRequest(parsed), backend: device, communicator: communicator)
         // Every rank builds its trainer (datasets, model, resume) on its own; then they agree, so a rank
         // that fails (a missing file) stops everyone with its message instead of leaving them waiting.
         var trainer: Trainer?
         var failure: (any Error)?
-        do { trainer = try Trainer(options: options, communicator: communicator, device: device) } catch { failure = error }
+        do { trainer = try Trainer(options: options, communicator: communicator, device: device, deviceCollectives: collectives) } catch { failure = error }
         if let failure, communicator.worldSize == 1 { throw failure }
         _ = try RankAgreement.agree(communicator, failure: failure, stopRequested: false, context: "while starting")
         // On an error the process exits without MPI_Finalize, which could wait for a rank that is gone.
@@ -166,6 +168,7 @@ struct TrainCommand: Command {
         o.knn = !parsed.has("no-knn")
         o.device = try deviceRequest(parsed).rawValue
         o.precision = try precisionRequest(parsed).rawValue
+        o.gpuCollectives = try gpuCollectivesRequest(parsed).rawValue
         o.threads = try parsed.int("threads") ?? max(1, CPUBackend.defaultThreadCount / topology.localSize)
         o.syncBatchNorm = !parsed.has("no-sync-bn")
         o.overlapGradientSync = !parsed.has("no-overlap")

@@ -26,6 +26,12 @@ final class PeerWatch: @unchecked Sendable {
     private let timer: any DispatchSourceTimer
     private let timeoutSeconds: Double
     private let stallSeconds: Double
+    /// Runs on the watch's thread just before it ends the rank (e.g. `ncclCommAbort`).
+    var beforeExit: (@Sendable () -> Void)? {
+        get { exitHook.withLock { $0 } }
+        set { exitHook.withLock { $0 = newValue } }
+    }
+    private let exitHook = Mutex<(@Sendable () -> Void)?>(nil)
 
     /// Collective: every rank must call it at the same point. `resumeHint` names the checkpoint to resume from.
     init(communicator: any Communicator, stallSeconds: Double = 10, timeoutSeconds: Double,
@@ -46,12 +52,14 @@ final class PeerWatch: @unchecked Sendable {
             guard silent >= self.stallSeconds else { return }
             if let lost = self.lostPeer {
                 printError("rank \(rank): error: \(lost), so the job cannot continue; stopping this rank. \(resumeHint())")
+                self.beforeExit?()
                 _exit(1)
             }
             if silent >= self.timeoutSeconds {
                 printError("rank \(rank): error: no training progress for \(Int(silent)) s (--collective-timeout "
                            + "\(Int(self.timeoutSeconds))): a rank on another node died or hangs; stopping this rank. "
                            + resumeHint())
+                self.beforeExit?()
                 _exit(1)
             }
         }

@@ -26,6 +26,8 @@ struct TrainOptions {
     /// `--device` and `--precision` as asked (the backend itself is built by `deviceBackend`).
     var device = "cpu"
     var precision = "fp32"
+    /// `--gpu-collectives` as asked (`deviceCollectiveCalls` resolves it).
+    var gpuCollectives = "auto"
     var seed: UInt64 = 0
     var subset: Int?
     var maxSteps: Int?
@@ -110,7 +112,7 @@ struct TrainOptions {
             ("crop-padding", .integer(randomCropPadding)), ("temperature", .number(temperature)),
             ("tau-base", .number(tauBase)), ("pred-lr-scale", .number(predictorLearningRateScale)),
             ("proj-lr-scale", .number(projectorLearningRateScale)), ("device", .string(device)),
-            ("precision", .string(precision)),
+            ("precision", .string(precision)), ("gpu-collectives", .string(gpuCollectives)),
         ]
         if let augment { fields.append(("augment", .string(augment))) }
         fields.append(("normalize", .string(normalize)))

@@ -1,4 +1,5 @@
 import Collectives
+import CUDARuntime
 import Data
 import Engine
 import Models
@@ -41,6 +42,8 @@ final class Trainer {
     let faults: FaultInjection
     /// Several ranks on GPUs: the host buffer the gradients are summed in (nil on the CPU, where they are summed in place).
     private var gradientStaging: Tensor?
+    /// Several ranks on GPUs with NCCL: how the gradients are all-reduced in device memory (`fit` joins it).
+    let deviceCollectives: (any DeviceCollectiveCalls)?
     private(set) var epoch = 0
     private(set) var step = 0
     /// Best test accuracy so far (online probe, or the supervised classifier): `best.safetensors` holds that state.
@@ -49,8 +52,10 @@ final class Trainer {
 
     /// Builds everything local to this rank. Makes no collective call, so a rank that fails here (a missing
     /// file) cannot leave the others waiting: `TrainCommand` has the ranks agree on the outcome first.
-    init(options: TrainOptions, communicator: any Communicator = LocalCommunicator(), device: (any Backend)? = nil) throws {
+    init(options: TrainOptions, communicator: any Communicator = LocalCommunicator(), device: (any Backend)? = nil,
+         deviceCollectives: (any DeviceCollectiveCalls)? = nil) throws {
         self.options = options
+        self.deviceCollectives = deviceCollectives
         self.communicator = TimedCommunicator(communicator)
         faults = try FaultInjection()
         let host = CPUBackend(threads: options.threads)
@@ -152,12 +157,23 @@ final class Trainer {
              + "\(options.threads) threads\(ranks > 1 ? " per rank" : ""), augment \(preset?.name ?? "crop \(options.randomCropPadding) + flip")")
         var watch: PeerWatch?
         var reducer: GradientAllReducer?
+        var onDevice: DeviceCommunicator?
         if ranks > 1 {
             watch = try PeerWatch(communicator: communicator, timeoutSeconds: options.collectiveTimeout) { [checkpointDirectory] in
                 resumeHint(checkpointDirectory)
             }
-            reducer = try makeGradientReducer()
+            if let deviceCollectives, backend.device != .cpu {
+                let joined = try DeviceCommunicator(calls: deviceCollectives, host: communicator,
+                                                    timeout: options.collectiveTimeout)
+                // A rank that found a peer gone ends the NCCL communicator before it exits, so no kernel is left
+                // waiting for the peer.
+                watch?.beforeExit = { joined.abort() }
+                onDevice = joined
+            } else {
+                reducer = try makeGradientReducer()
+            }
         }
+        defer { onDevice?.destroy() }
         let signals = StopSignals { [communicator, checkpointDirectory, watch] in
             let cause = watch?.lostPeer.map { "\($0); the launcher ends the job" }
                 ?? "the launcher ends the job: a rank failed, the job was cancelled or hit its time limit"
@@ -198,6 +214,11 @@ final class Trainer {
                     if let gradientStaging { backend.upload(gradientStaging, to: method.store.gradients) }
                     gradientWait += reducer.lastWaitSeconds
                     stepWait += reducer.lastWaitSeconds
+                }
+                if let onDevice {
+                    try onDevice.allReduceSum(method.store.gradients)  // queued behind backward on the stream
+                    gradientWait += onDevice.lastWaitSeconds
+                    stepWait += onDevice.lastWaitSeconds
                 }
                 communicationWait += stepWait
                 optimizer.step()

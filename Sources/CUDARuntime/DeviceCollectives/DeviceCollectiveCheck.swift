@@ -1,0 +1,33 @@
+import Engine
+
+/// Checks a `DeviceCommunicator` on known values: each collective once, on device buffers filled with
+/// small integers that depend on the rank (exact in fp32), compared with the exact answer. `gpu-check`
+/// runs it on one rank with NCCL, so the first GPU session exercises the real library; the tests run it
+/// on the emulated NCCL. Returns one line per failed check (empty: all passed).
+public enum DeviceCollectiveCheck {
+    public static func run(_ communicator: DeviceCommunicator, backend: CUDABackend) throws -> [String] {
+        let r = communicator.rank, w = communicator.worldSize, n = 1027
+        let rankSum = w * (w + 1) / 2  // Σ over ranks of (r + 1)
+        func device(_ values: [Float]) -> Tensor { backend.deviceCopy(Tensor(shape: [values.count], values: values)) }
+        func compare(_ name: String, _ tensor: Tensor, _ expected: [Float]) -> String? {
+            let got = backend.download(tensor)
+            guard let index = got.indices.first(where: { got[$0] != expected[$0] }) else { return nil }
+            return "\(name) on rank \(r): element \(index) is \(got[index]), expected \(expected[index])"
+        }
+        var failures: [String] = []
+        let values = device((0..<n).map { Float((r + 1) * ($0 % 13 + 1)) })
+        try communicator.allReduceSum(values)
+        failures += [compare("allReduceSum(\(n) floats)", values, (0..<n).map { Float(rankSum * ($0 % 13 + 1)) })].compactMap { $0 }
+        let mine = device((0..<n).map { Float(r * 1000 + $0 % 997) })
+        let gathered = device([Float](repeating: -1, count: n * w))
+        try communicator.allGather(mine, into: gathered)
+        failures += [compare("allGather(\(n) floats per rank)", gathered,
+                             (0..<(n * w)).map { Float($0 / n * 1000 + $0 % n % 997) })].compactMap { $0 }
+        let blocks = device((0..<(n * w)).map { Float((r + 1) * ($0 / n + 1)) })
+        let scattered = device([Float](repeating: -1, count: n))
+        try communicator.reduceScatterSum(blocks, into: scattered)
+        failures += [compare("reduceScatterSum(\(n) floats per rank)", scattered,
+                             [Float](repeating: Float(rankSum * (r + 1)), count: n))].compactMap { $0 }
+        return failures
+    }
+}
