@@ -42,6 +42,8 @@ export DISTTRAIN_REQUIRE_NVRTC=1
 # flipped between 1 and 2 ranks with its default kernel, 2 of 4 with Sandybridge's, 0 of 4 with
 # Haswell's; with SkylakeX's VICReg on 4 ranks drifts to 1e-3 by step 4). Pinned to Haswell (AVX2 + FMA)
 # the results are the same bit for bit wherever CI runs, and every equivalence test passes at ~3e-6.
+# Earlier machines set OPENBLAS_CORETYPE=Haswell in their own environment (docs/BENCHMARKS.md); this
+# keeps CI the same where a machine does not.
 # A wrong distributed step still misses by 0.3..0.6 (testWrongGatherBackwardBreaksTheEquivalence).
 if [[ -z "${OPENBLAS_CORETYPE:-}" ]] && grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
     export OPENBLAS_CORETYPE=Haswell
