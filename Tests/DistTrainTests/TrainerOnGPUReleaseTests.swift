@@ -218,4 +218,20 @@ final class BenchOnGPUTests: XCTestCase {
         XCTAssertTrue(gpu.download(measured.store.values).allSatisfy(\.isFinite))
         XCTAssertGreaterThan(BenchCommand.deviceGEMMGFLOPs(size: 16, gpu: gpu), 0)
     }
+
+    /// `bench --profile` on the GPU: the step's forward and backward, then one row per convolution with a
+    /// time for each of its three GEMM-shaped passes (the stem conv has no input gradient).
+    func testProfileOnTheGPUListsEveryConvolution() throws {
+        let config = ResNetConfig(depth: 18, stem: .cifar, widthMultiplier: 1.0 / 16, inChannels: 3)
+        let gpu = CUDABackend(device: EmulatedGPU())
+        let measured = BenchCommand.measureTrainingSteps(config: config, batch: 2, size: 8, steps: 1, backend: gpu)
+        let lines = BenchCommand.profile(net: measured.net, backend: gpu, input: measured.input)
+        XCTAssertTrue(lines[0].hasPrefix("profile     forward ") && lines[0].hasSuffix("(cuda:0, synchronised per piece)"), lines[0])
+        let rows = lines.dropFirst(2).dropLast()
+        XCTAssertEqual(rows.count, measured.net.convolutions.count, lines.joined(separator: "\n"))
+        XCTAssertTrue(rows.first?.hasPrefix("  conv1 ") ?? false, lines.joined(separator: "\n"))
+        XCTAssertEqual(rows.first?.components(separatedBy: "ms ").count, 3, "conv1: forward and weight gradient, no input gradient")
+        XCTAssertTrue(rows.dropFirst().allSatisfy { $0.components(separatedBy: "ms ").count == 4 }, lines.joined(separator: "\n"))
+        XCTAssertTrue(lines.last?.hasPrefix("  convolutions ") ?? false, lines.joined(separator: "\n"))
+    }
 }

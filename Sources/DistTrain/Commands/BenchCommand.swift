@@ -26,7 +26,7 @@ struct BenchCommand: Command {
         precisionOption,
         .value("steps", default: "5", "timed steps (after 2 warm-up steps)"),
         .value("sgemm-size", default: "2048", "side of the square matrices for the sgemm reference"),
-        .flag("profile", "print where a step's time goes, per kernel"),
+        .flag("profile", "print where a step's time goes: forward, backward and every convolution alone (CPU or GPU)"),
         .flag("loader", "time the two-view augmentation loader instead of a training step"),
         .value("dataset", default: "synthetic", "--loader: dataset (\(supportedDatasetNames.joined(separator: ", ")))"),
         .value("data-dir", "--loader: folder holding the dataset files"),
@@ -63,12 +63,13 @@ struct BenchCommand: Command {
 
         let cpu = CPUBackend(threads: threads)
         let gpu = device as? CUDABackend
-        if gpu != nil && parsed.has("profile") { throw UsageError("--profile times CPU kernels; it has no GPU version yet") }
         let reference = { gpu.map { deviceGEMMGFLOPs(size: sgemmSize, gpu: $0) } ?? sgemmGFLOPs(size: sgemmSize, threads: threads) }
         let sgemmBefore = reference()
         let config = ResNetConfig(depth: depth, stem: stem, widthMultiplier: width, inChannels: channels)
         let measured = measureTrainingSteps(config: config, batch: batch, size: size, steps: steps, backend: device ?? cpu)
-        if parsed.has("profile") { printProfile(net: measured.net, backend: cpu, input: measured.input) }
+        if parsed.has("profile") {
+            for line in profile(net: measured.net, backend: device ?? cpu, input: measured.input) { print(line) }
+        }
         let sgemmAfter = reference()
         let (times, net, store) = (measured.times, measured.net, measured.store)
 
@@ -191,31 +192,41 @@ struct BenchCommand: Command {
         return best
     }
 
-    /// Times forward, backward and the optimiser separately for one step.
-    static func printProfile(net: ResNet, backend: CPUBackend, input: Tensor) {
+    /// Where one step's time goes: the whole forward and backward, then every convolution alone (forward,
+    /// input gradient, weight gradient) with its GFLOP/s. On a GPU each timed piece ends with a
+    /// synchronisation (a few µs each), so the times are the kernels' own, not their launch cost.
+    static func profile(net: ResNet, backend: any Backend, input: Tensor) -> [String] {
         let clock = ContinuousClock()
+        let synchronize: () -> Void = { (backend as? CUDABackend)?.synchronize() }
+        func time(_ work: () -> Void) -> Double {
+            synchronize()
+            return clock.measure { work(); synchronize() }.seconds
+        }
         var logits = input
-        let forward = clock.measure { logits = net.forward(input) }.seconds
+        _ = net.forward(input)  // warm-up: first-use allocations and, on a GPU, kernel loading
+        let forward = time { logits = net.forward(input) }
         let grad = backend.zeros(logits.shape)
         backend.fill(grad, with: 0.01)
-        let backward = clock.measure { _ = net.backward(grad) }.seconds
-        print("profile     forward \(fixed(forward * 1e3, 1)) ms, backward \(fixed(backward * 1e3, 1)) ms")
-        print("  conv (alone)                 forward        input grad     weight grad")
+        let backward = time { _ = net.backward(grad) }
+        var lines = ["profile     forward \(fixed(forward * 1e3, 1)) ms, backward \(fixed(backward * 1e3, 1)) ms"
+                     + (backend.device == .cpu ? "" : " (\(backend.device), synchronised per piece)"),
+                     "  conv (alone)                 forward        input grad     weight grad"]
         var convSeconds = 0.0
         for conv in net.convolutions {
             guard let g = conv.geometry else { continue }
             let x = backend.zeros(g.inputShape), w = backend.zeros(g.weightShape), y = backend.zeros(g.outputShape)
-            let f = clock.measure { backend.convolutionForward(input: x, weight: w, output: y, geometry: g) }.seconds
+            let f = time { backend.convolutionForward(input: x, weight: w, output: y, geometry: g) }
             let d = conv.computesInputGradient
-                ? clock.measure { backend.convolutionBackwardData(gradOutput: y, weight: w, gradInput: x, geometry: g) }.seconds : 0
-            let b = clock.measure { backend.convolutionBackwardWeight(input: x, gradOutput: y, gradWeight: w, geometry: g) }.seconds
+                ? time { backend.convolutionBackwardData(gradOutput: y, weight: w, gradInput: x, geometry: g) } : 0
+            let b = time { backend.convolutionBackwardWeight(input: x, gradOutput: y, gradWeight: w, geometry: g) }
             convSeconds += f + d + b
             func cell(_ seconds: Double) -> String {
                 seconds == 0 ? pad("-", 15) : pad(fixed(seconds * 1e3, 2) + "ms " + fixed(g.forwardFLOPs / seconds / 1e9, 0) + "G", 15)
             }
-            print("  " + conv.name + String(repeating: " ", count: max(1, 27 - conv.name.count)) + cell(f) + cell(d) + cell(b))
+            lines.append("  " + conv.name + String(repeating: " ", count: max(1, 27 - conv.name.count)) + cell(f) + cell(d) + cell(b))
         }
-        print("  convolutions \(fixed(convSeconds * 1e3, 1)) ms of \(fixed((forward + backward) * 1e3, 1)) ms forward+backward")
+        lines.append("  convolutions \(fixed(convSeconds * 1e3, 1)) ms of \(fixed((forward + backward) * 1e3, 1)) ms forward+backward")
+        return lines
     }
 }
 
