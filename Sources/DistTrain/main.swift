@@ -34,6 +34,9 @@ func printUsage(_ commands: [any Command.Type]) {
     print(text, terminator: "")
 }
 
+// Before anything touches OpenBLAS or MPI: on a CPU OpenBLAS does not recognise, run again with its AVX kernels.
+BLASKernel.relaunchWithBetterKernelsIfNeeded()
+
 let arguments = Array(CommandLine.arguments.dropFirst())
 guard let first = arguments.first, first != "--help", first != "-h", first != "help" else {
     printUsage(commands)

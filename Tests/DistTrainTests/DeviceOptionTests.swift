@@ -104,3 +104,22 @@ final class DeviceOptionTests: XCTestCase {
         XCTAssertTrue(config.contains("\"gpu-collectives\":\"nccl\""), config)
     }
 }
+
+/// The `disttrain` binary runs OpenBLAS's AVX kernels wherever the CPU has AVX2, even when OpenBLAS does
+/// not recognise the CPU model (it then picks SSE3 "Prescott" kernels, 7x slower; `BLASKernel`).
+final class BLASKernelRelaunchTests: XCTestCase {
+    func testBenchNamesVectorKernelsOnAnAVX2Machine() throws {
+        var environment = cleanEnvironment()
+        environment["OPENBLAS_CORETYPE"] = nil  // test.sh pins one; here OpenBLAS (and disttrain) choose
+        let result = try runProcess(try DistTrainBinary.locate(),
+                                    ["bench", "--width", "0.125", "--batch-size", "2", "--image-size", "8", "--steps", "1",
+                                     "--threads", "1", "--sgemm-size", "32"], environment: environment, timeout: 120)
+        XCTAssertEqual(result.status, 0, result.output)
+        let line = try XCTUnwrap(result.standardOutput.split(separator: "\n").first { $0.hasPrefix("sgemm ") }, result.output)
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        guard flags.contains("avx2") && flags.contains("fma") else { throw XCTSkip("this CPU has no AVX2") }
+        XCTAssertFalse(line.contains("OpenBLAS Prescott kernels"), String(line))
+        XCTAssertTrue(line.contains("OpenBLAS ") && line.contains(" kernels"), String(line))
+    }
+}

@@ -83,7 +83,7 @@ struct BenchCommand: Command {
         print("throughput  \(fixed(Double(batch) / median, 1)) images/s")
         print("step flops  \(fixed(flops / 1e9, 2)) GFLOP per step -> \(fixed(stepGFLOPs, 1)) GFLOP/s")
         let referenceName = gpu.map { $0.precision == .bf16 ? "cuBLAS bf16 GemmEx on the GPU" : "cuBLAS sgemm on the GPU" }
-            ?? "\(threads) threads"
+            ?? "\(threads) threads, OpenBLAS \(BLASKernel.coreName) kernels"
         print("sgemm       \(fixed(sgemm, 1)) GFLOP/s (\(sgemmSize)x\(sgemmSize), \(referenceName); before \(fixed(sgemmBefore, 1)), after \(fixed(sgemmAfter, 1)))")
         print("peak memory \(fixed(Double(peakResidentBytes()) / 1_048_576, 0)) MiB resident")
         print("ratio       \(fixed(stepGFLOPs / sgemm, 3)) of sgemm GFLOP/s")
