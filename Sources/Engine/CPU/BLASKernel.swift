@@ -22,27 +22,33 @@ public enum BLASKernel {
 
     /// The core to ask for instead of `current`, or nil when OpenBLAS's own choice stands: the user named one
     /// (`requested`), OpenBLAS chose a vector core already, or the CPU (`flags` from /proc/cpuinfo) lacks AVX2.
-    public static func betterCore(current: String, requested: String?, flags: Set<String>) -> String? {
+    /// SkylakeX's AVX-512 kernels only on Intel: the AMD EPYC (Zen 5) machines this project used before set
+    /// Haswell's in their image because older OpenBLAS builds misbehave there, so AMD gets Haswell's.
+    public static func betterCore(current: String, requested: String?, flags: Set<String>, vendor: String) -> String? {
         guard requested == nil, fallbackCores.contains(current) else { return nil }
-        if ["avx512f", "avx512bw", "avx512vl", "avx512dq"].allSatisfy(flags.contains) { return "SkylakeX" }
+        if vendor == "GenuineIntel", ["avx512f", "avx512bw", "avx512vl", "avx512dq"].allSatisfy(flags.contains) {
+            return "SkylakeX"
+        }
         if flags.contains("avx2") && flags.contains("fma") { return "Haswell" }
         return nil
     }
 
-    /// The CPU feature flags of the first processor in /proc/cpuinfo (empty where there is none).
-    static func cpuFlags() -> Set<String> {
-        guard let file = fopen("/proc/cpuinfo", "r") else { return [] }
+    /// The first processor's `flags` and `vendor_id` from /proc/cpuinfo (empty where there is none).
+    static func cpuInfo() -> (flags: Set<String>, vendor: String) {
+        guard let file = fopen("/proc/cpuinfo", "r") else { return ([], "") }
         defer { fclose(file) }
         var line: UnsafeMutablePointer<CChar>?
         var capacity = 0
         defer { free(line) }
+        var vendor = ""
         while getline(&line, &capacity, file) > 0 {
             let text = String(cString: line!)
-            guard text.hasPrefix("flags") else { continue }
-            let values = text.split(separator: ":", maxSplits: 1).last ?? ""
-            return Set(values.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init))
+            let value = text.split(separator: ":", maxSplits: 1).last ?? ""
+            let words = value.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init)
+            if text.hasPrefix("vendor_id") { vendor = words.first ?? "" }
+            if text.hasPrefix("flags") { return (Set(words), vendor) }
         }
-        return []
+        return ([], vendor)
     }
 
     static let relaunchMarker = "DISTTRAIN_BLAS_RELAUNCHED"
@@ -52,8 +58,10 @@ public enum BLASKernel {
     /// nothing needs to change, when this is already the relaunched process, or when the exec fails.
     public static func relaunchWithBetterKernelsIfNeeded() {
         let environment = ProcessEnvironment()
+        let cpu = cpuInfo()
         guard environment[relaunchMarker] == nil,
-              let core = betterCore(current: coreName, requested: environment["OPENBLAS_CORETYPE"], flags: cpuFlags())
+              let core = betterCore(current: coreName, requested: environment["OPENBLAS_CORETYPE"], flags: cpu.flags,
+                                    vendor: cpu.vendor)
         else { return }
         setenv("OPENBLAS_CORETYPE", core, 1)
         setenv(relaunchMarker, "1", 1)
