@@ -82,6 +82,7 @@ public func probeCUDADevice(localRank: Int) throws -> CUDADeviceInfo {
     return CUDADeviceInfo(ordinal: ordinal, name: text, computeCapability: (Int(major), Int(minor)), count: Int(count))
 }
 
-private func firstLine(of text: String) -> String {
+/// The text up to its first line break (a one-line summary of a multi-line error).
+public func firstLine(of text: String) -> String {
     String(text.split(separator: "\n", maxSplits: 1).first ?? Substring(text))
 }

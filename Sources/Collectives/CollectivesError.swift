@@ -19,7 +19,7 @@ public struct CollectivesError: Error, CustomStringConvertible {
     public var description: String { "rank \(rank): \(call) failed: \(message). \(hint)" }
 
     /// A caller passed buffers or a root that do not fit the operation (a bug in the calling code).
-    static func badArguments(_ call: String, _ message: String, rank: Int) -> CollectivesError {
+    public static func badArguments(_ call: String, _ message: String, rank: Int) -> CollectivesError {
         CollectivesError(call: call, message: message, rank: rank,
                          hint: "Every rank must call the same collective with matching sizes; this is a bug in the caller.")
     }

@@ -9,25 +9,23 @@ public enum DeviceCollectiveCheck {
         let r = communicator.rank, w = communicator.worldSize, n = 1027
         let rankSum = w * (w + 1) / 2  // Σ over ranks of (r + 1)
         func device(_ values: [Float]) -> Tensor { backend.deviceCopy(Tensor(shape: [values.count], values: values)) }
-        func compare(_ name: String, _ tensor: Tensor, _ expected: [Float]) -> String? {
-            let got = backend.download(tensor)
-            guard let index = got.indices.first(where: { got[$0] != expected[$0] }) else { return nil }
-            return "\(name) on rank \(r): element \(index) is \(got[index]), expected \(expected[index])"
-        }
         var failures: [String] = []
+        func compare(_ name: String, _ tensor: Tensor, _ expected: [Float]) {
+            let got = backend.download(tensor)
+            guard let index = got.indices.first(where: { got[$0] != expected[$0] }) else { return }
+            failures.append("\(name) on rank \(r): element \(index) is \(got[index]), expected \(expected[index])")
+        }
         let values = device((0..<n).map { Float((r + 1) * ($0 % 13 + 1)) })
         try communicator.allReduceSum(values)
-        failures += [compare("allReduceSum(\(n) floats)", values, (0..<n).map { Float(rankSum * ($0 % 13 + 1)) })].compactMap { $0 }
+        compare("allReduceSum(\(n) floats)", values, (0..<n).map { Float(rankSum * ($0 % 13 + 1)) })
         let mine = device((0..<n).map { Float(r * 1000 + $0 % 997) })
         let gathered = device([Float](repeating: -1, count: n * w))
         try communicator.allGather(mine, into: gathered)
-        failures += [compare("allGather(\(n) floats per rank)", gathered,
-                             (0..<(n * w)).map { Float($0 / n * 1000 + $0 % n % 997) })].compactMap { $0 }
+        compare("allGather(\(n) floats per rank)", gathered, (0..<(n * w)).map { Float($0 / n * 1000 + $0 % n % 997) })
         let blocks = device((0..<(n * w)).map { Float((r + 1) * ($0 / n + 1)) })
         let scattered = device([Float](repeating: -1, count: n))
         try communicator.reduceScatterSum(blocks, into: scattered)
-        failures += [compare("reduceScatterSum(\(n) floats per rank)", scattered,
-                             [Float](repeating: Float(rankSum * (r + 1)), count: n))].compactMap { $0 }
+        compare("reduceScatterSum(\(n) floats per rank)", scattered, [Float](repeating: Float(rankSum * (r + 1)), count: n))
         return failures
     }
 }

@@ -80,8 +80,7 @@ public final class DeviceCommunicator: @unchecked Sendable {
 
     private func checkBlocks(_ call: String, block: Int, total: Int) throws {
         guard total == worldSize * block else {
-            throw CollectivesError(call: call, message: "\(total) elements for \(worldSize) ranks x \(block)", rank: rank,
-                                   hint: "Every rank must call the same collective with matching sizes; this is a bug in the caller.")
+            throw CollectivesError.badArguments(call, "\(total) elements for \(worldSize) ranks x \(block)", rank: rank)
         }
     }
 
@@ -114,10 +113,4 @@ public final class DeviceCommunicator: @unchecked Sendable {
                          hint: "Read the other ranks' errors for the cause; set NCCL_DEBUG=WARN for NCCL's own account. "
                              + "Resume from the last checkpoint with --resume auto.")
     }
-}
-
-private func monotonicSeconds() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
 }

@@ -48,9 +48,17 @@ public final class NCCLCalls: DeviceCollectiveCalls {
         communicator.store(UInt(bitPattern: handle), ordering: .releasing)
     }
 
+    /// The joined communicator, nil before `join` and after `abort` or `destroy`.
+    private var joined: ncclComm_t? { ncclComm_t(bitPattern: communicator.load(ordering: .acquiring)) }
+
+    /// Hands the communicator to exactly one caller (`abort` or `destroy`, from any thread), leaving none.
+    private func takeCommunicator() -> ncclComm_t? {
+        ncclComm_t(bitPattern: communicator.exchange(0, ordering: .acquiringAndReleasing))
+    }
+
     /// The live handle, or an error when the communicator was aborted or never joined.
     private func handle(_ call: String) throws -> ncclComm_t {
-        guard let handle = ncclComm_t(bitPattern: communicator.load(ordering: .acquiring)) else {
+        guard let handle = joined else {
             throw GPUCallError(library: "NCCL", call: call, code: nil, message: "the communicator was aborted or never joined",
                                hint: nil)
         }
@@ -83,7 +91,7 @@ public final class NCCLCalls: DeviceCollectiveCalls {
     }
 
     public func asynchronousError() -> String? {
-        guard let handle = ncclComm_t(bitPattern: communicator.load(ordering: .acquiring)) else { return nil }
+        guard let handle = joined else { return nil }
         var result = ncclSuccess
         guard nccl.commGetAsyncError(handle, &result) == ncclSuccess else { return "ncclCommGetAsyncError failed" }
         guard result != ncclSuccess && result != ncclInProgress else { return nil }
@@ -91,12 +99,10 @@ public final class NCCLCalls: DeviceCollectiveCalls {
     }
 
     public func abort() {
-        guard let handle = ncclComm_t(bitPattern: communicator.exchange(0, ordering: .acquiringAndReleasing)) else { return }
-        _ = nccl.commAbort(handle)
+        if let handle = takeCommunicator() { _ = nccl.commAbort(handle) }
     }
 
     public func destroy() {
-        guard let handle = ncclComm_t(bitPattern: communicator.exchange(0, ordering: .acquiringAndReleasing)) else { return }
-        _ = nccl.commDestroy(handle)
+        if let handle = takeCommunicator() { _ = nccl.commDestroy(handle) }
     }
 }

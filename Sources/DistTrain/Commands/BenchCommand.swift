@@ -193,8 +193,10 @@ struct BenchCommand: Command {
     }
 
     /// Where one step's time goes: the whole forward and backward, then every convolution alone (forward,
-    /// input gradient, weight gradient) with its GFLOP/s. On a GPU each timed piece ends with a
-    /// synchronisation (a few µs each), so the times are the kernels' own, not their launch cost.
+    /// input gradient, weight gradient) with its GFLOP/s. `net` has trained already on `backend`
+    /// (`measureTrainingSteps`), so nothing is allocated or loaded for the first time here. On a GPU each
+    /// timed piece ends with a synchronisation (a few µs each), so the times are the kernels' own, not
+    /// their launch cost.
     static func profile(net: ResNet, backend: any Backend, input: Tensor) -> [String] {
         let clock = ContinuousClock()
         let synchronize: () -> Void = { (backend as? CUDABackend)?.synchronize() }
@@ -203,7 +205,6 @@ struct BenchCommand: Command {
             return clock.measure { work(); synchronize() }.seconds
         }
         var logits = input
-        _ = net.forward(input)  // warm-up: first-use allocations and, on a GPU, kernel loading
         let forward = time { logits = net.forward(input) }
         let grad = backend.zeros(logits.shape)
         backend.fill(grad, with: 0.01)

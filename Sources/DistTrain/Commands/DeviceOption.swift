@@ -51,7 +51,7 @@ func deviceCollectiveCalls(_ request: GPUCollectivesRequest, backend: (any Backe
     default:
         if communicator.rank == 0 {
             printFlushed("gradients: summed through host memory over MPI (auto: NCCL could not be opened on every rank"
-                         + (failure.map { ": \(String(describing: $0).split(separator: "\n").first ?? "")" } ?? "") + ")")
+                         + (failure.map { ": " + firstLine(of: "\($0)") } ?? "") + ")")
         }
         return nil
     }

@@ -54,7 +54,7 @@ struct GPUCheckCommand: Command {
     static func checkNCCL(_ device: CUDADevice) throws -> [String] {
         let calls: NCCLCalls
         do { calls = try NCCLCalls(device: device) } catch {
-            printFlushed("nccl: skipped, \(String(describing: error).split(separator: "\n").first ?? "")")
+            printFlushed("nccl: skipped, \(firstLine(of: "\(error)"))")
             return []
         }
         let communicator = try DeviceCommunicator(calls: calls, host: LocalCommunicator(), timeout: 60)

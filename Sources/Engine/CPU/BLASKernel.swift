@@ -57,20 +57,14 @@ public enum BLASKernel {
     /// arguments and environment otherwise; before MPI starts, so launchers do not notice). Returns when
     /// nothing needs to change, when this is already the relaunched process, or when the exec fails.
     public static func relaunchWithBetterKernelsIfNeeded() {
-        let environment = ProcessEnvironment()
         let cpu = cpuInfo()
-        guard environment[relaunchMarker] == nil,
-              let core = betterCore(current: coreName, requested: environment["OPENBLAS_CORETYPE"], flags: cpu.flags,
-                                    vendor: cpu.vendor)
+        guard getenv(relaunchMarker) == nil,
+              let core = betterCore(current: coreName, requested: getenv("OPENBLAS_CORETYPE").map { String(cString: $0) },
+                                    flags: cpu.flags, vendor: cpu.vendor)
         else { return }
         setenv("OPENBLAS_CORETYPE", core, 1)
         setenv(relaunchMarker, "1", 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         unsetenv("OPENBLAS_CORETYPE")  // the exec failed: go on with OpenBLAS's own choice
     }
-}
-
-/// `getenv` as a subscript.
-struct ProcessEnvironment {
-    subscript(name: String) -> String? { getenv(name).map { String(cString: $0) } }
 }
