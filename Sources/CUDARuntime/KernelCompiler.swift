@@ -1,6 +1,5 @@
 import CCUDA
 import Engine
-import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -149,7 +148,7 @@ public final class KernelCompiler: Sendable {
     public func compile(_ source: KernelSource, for architecture: GPUArchitecture,
                         format: CompiledFormat = .cubin) throws -> CompiledKernels {
         let path = cachePath(for: source, architecture: architecture, format: format)
-        if let path, let cached = readWholeFile(path), !cached.isEmpty {
+        if let path, let cached = try? readFile(path), !cached.isEmpty {
             return CompiledKernels(bytes: cached, cachePath: path, fromCache: true, log: "")
         }
         let program = try NVRTCProgram(source: source.source, name: source.name + ".cu", nvrtc: nvrtc)
@@ -157,7 +156,7 @@ public final class KernelCompiler: Sendable {
         let bytes = try program.output(format)
         if let path, let cacheDirectory {
             do {
-                try FileManager.default.createDirectory(atPath: cacheDirectory, withIntermediateDirectories: true)
+                try makeDirectories(cacheDirectory)
                 try writeFileAtomically(path, bytes)
             } catch {
                 throw GPUCallError(library: "NVRTC", call: "caching \(source.name) for \(architecture)", code: nil,
@@ -183,10 +182,6 @@ func contentHash(_ text: String) -> String {
     return hex(a) + hex(b)
 }
 
-private func readWholeFile(_ path: String) -> [UInt8]? {
-    guard let data = FileManager.default.contents(atPath: path) else { return nil }
-    return [UInt8](data)
-}
 
 /// Calls `body` with a C array of C strings for `strings`, valid during the call.
 private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {

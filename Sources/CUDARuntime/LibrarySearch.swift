@@ -1,4 +1,4 @@
-import FoundationEssentials
+import Engine
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -141,7 +141,7 @@ public struct LibrarySearch: Sendable {
     }
 
     private func subfolders(of path: String) -> [String] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return [] }
+        guard let names = directoryEntries(path) else { return [] }
         return names.sorted().filter { isDirectory(path + "/" + $0) }
     }
 

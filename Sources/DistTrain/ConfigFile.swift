@@ -1,5 +1,4 @@
 import Engine
-import FoundationEssentials
 
 /// `--config FILE`: a JSON object whose keys are option names (`{"epochs": 5, "method": "simclr"}`)
 /// supplies options; flags given on the command line override it. A run's own `config.json` has this
@@ -30,7 +29,7 @@ enum ConfigFile {
     static func options(fromFile path: String) throws -> [String] {
         let bytes = try readFile(path)
         let values: [String: Scalar]
-        do { values = try JSONDecoder().decode([String: Scalar].self, from: Data(bytes)) } catch {
+        do { values = try Scalar.fields(bytes) } catch {
             throw UsageError("\(path): expected a JSON object of option names to strings, numbers or booleans (\(error))")
         }
         var arguments: [String] = []
@@ -46,15 +45,22 @@ enum ConfigFile {
         return arguments
     }
 
-    enum Scalar: Decodable {
+    enum Scalar {
         case text(String), number(Double), flag(Bool), null
 
-        init(from decoder: Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if container.decodeNil() { self = .null }
-            else if let flag = try? container.decode(Bool.self) { self = .flag(flag) }
-            else if let number = try? container.decode(Double.self) { self = .number(number) }
-            else { self = .text(try container.decode(String.self)) }
+        /// The fields of a JSON object of option names to scalars; an array or object value is an error.
+        static func fields(_ bytes: [UInt8]) throws -> [String: Scalar] {
+            var scalars: [String: Scalar] = [:]
+            for (name, value) in try JSON.parseObject(bytes) {
+                switch value {
+                case .null: scalars[name] = .null
+                case .bool(let flag): scalars[name] = .flag(flag)
+                case .number(let number): scalars[name] = .number(number)
+                case .string(let text): scalars[name] = .text(text)
+                case .array, .object: throw JSONContentError("\(jsonQuoted(name)) is \(value.kind)")
+                }
+            }
+            return scalars
         }
     }
 }

@@ -1,5 +1,4 @@
 import Engine
-import FoundationEssentials
 
 // Custom presets as JSON. A file holds an object:
 //
@@ -35,12 +34,8 @@ extension AugmentationPreset {
     ///   `aug.json: views[1][2].transforms[0].brightness: expected a number ≥ 0 or [min, max], got "high"`.
     public static func load(path: String, defaultSize: Int? = nil) throws -> AugmentationPreset {
         let bytes = try FileBytes.read(path: path)
-        let value: JSONValue
-        do {
-            value = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
-        } catch {
-            throw DataError(path: path, "not valid JSON: \(describeDecodingError(error, bytes))")
-        }
+        let value: JSON
+        do { value = try JSON.parse(bytes) } catch { throw DataError(path: path, "not valid JSON: \(error)") }
         let fileName = String(path.split(separator: "/").last ?? Substring(path))
         let defaultName = fileName.hasSuffix(".json") ? String(fileName.dropLast(5)) : fileName
         do {
@@ -52,12 +47,8 @@ extension AugmentationPreset {
 
     /// Parses a preset from JSON text (the format above); errors name `source` as the file.
     public static func parse(json: String, source: String = "<json>", defaultSize: Int? = nil) throws -> AugmentationPreset {
-        let value: JSONValue
-        do {
-            value = try JSONDecoder().decode(JSONValue.self, from: Data(json.utf8))
-        } catch {
-            throw DataError(path: source, "not valid JSON: \(describeDecodingError(error, Array(json.utf8)))")
-        }
+        let value: JSON
+        do { value = try JSON.parse(json) } catch { throw DataError(path: source, "not valid JSON: \(error)") }
         do {
             return try PresetParser(defaultSize: defaultSize).preset(value, defaultName: "custom")
         } catch let error as PresetFieldError {
@@ -135,32 +126,7 @@ private func jsonObject(_ step: Augmentation) -> String {
 
 // MARK: - Reading
 
-/// Any JSON value, decoded with Foundation's JSONDecoder; the parser below walks it with paths.
-enum JSONValue: Decodable, Equatable {
-    case null
-    case bool(Bool)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
-
+extension JSON {
     /// A short rendering for error messages.
     var summary: String {
         switch self {
@@ -175,143 +141,17 @@ enum JSONValue: Decodable, Equatable {
     }
 }
 
-/// JSONDecoder's message, plus where the text stops being JSON (its message has no position on Linux).
-private func describeDecodingError(_ error: any Error, _ bytes: [UInt8]) -> String {
-    var message = "\(error)"
-    if case DecodingError.dataCorrupted(let context) = error {
-        message = context.underlyingError.map { "\($0)" } ?? context.debugDescription
-    }
-    if let (line, column, problem) = JSONSyntax.firstError(bytes) {
-        message += " (line \(line), column \(column): \(problem))"
-    }
-    return message
-}
-
-/// A strict JSON (RFC 8259) syntax check that reports the first error's line and column.
-private struct JSONSyntax {
-    let bytes: [UInt8]
-    var at = 0
-
-    static func firstError(_ bytes: [UInt8]) -> (Int, Int, String)? {
-        var scanner = JSONSyntax(bytes: bytes)
-        let problem: String? = {
-            do {
-                try scanner.value()
-                scanner.space()
-                return scanner.at < bytes.count ? "unexpected text after the value" : nil
-            } catch {
-                return (error as? SyntaxProblem)?.text
-            }
-        }()
-        guard let problem else { return nil }
-        let before = bytes[..<min(scanner.at, bytes.count)]
-        let line = before.filter { $0 == UInt8(ascii: "\n") }.count + 1
-        let column = scanner.at - (before.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0) + 1
-        return (line, column, problem)
-    }
-
-    struct SyntaxProblem: Error { let text: String }
-
-    private var current: UInt8? { at < bytes.count ? bytes[at] : nil }
-
-    mutating func space() {
-        while let byte = current, [0x20, 0x09, 0x0A, 0x0D].contains(byte) { at += 1 }
-    }
-
-    private mutating func expect(_ character: Character) throws {
-        space()
-        guard current == character.asciiValue else { throw SyntaxProblem(text: "expected '\(character)'") }
-        at += 1
-    }
-
-    mutating func value() throws {
-        space()
-        guard let byte = current else { throw SyntaxProblem(text: "the text ends where a value should be") }
-        switch byte {
-        case UInt8(ascii: "{"):
-            at += 1
-            space()
-            if current == UInt8(ascii: "}") { at += 1; return }
-            while true {
-                space()
-                guard current == UInt8(ascii: "\"") else { throw SyntaxProblem(text: "expected a \"quoted\" field name") }
-                try string()
-                try expect(":")
-                try value()
-                space()
-                if current == UInt8(ascii: ",") { at += 1; continue }
-                try expect("}")
-                return
-            }
-        case UInt8(ascii: "["):
-            at += 1
-            space()
-            if current == UInt8(ascii: "]") { at += 1; return }
-            while true {
-                try value()
-                space()
-                if current == UInt8(ascii: ",") { at += 1; continue }
-                try expect("]")
-                return
-            }
-        case UInt8(ascii: "\""):
-            try string()
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            try number()
-        default:
-            for word in ["true", "false", "null"] where bytes[at...].starts(with: Array(word.utf8)) {
-                at += word.utf8.count
-                return
-            }
-            throw SyntaxProblem(text: "expected a value (a number, \"text\", true, false, null, [...] or {...})")
-        }
-    }
-
-    private mutating func string() throws {
-        at += 1
-        while let byte = current {
-            at += 1
-            if byte == UInt8(ascii: "\"") { return }
-            if byte == UInt8(ascii: "\\") { at += 1 } else if byte < 0x20 {
-                at -= 1
-                throw SyntaxProblem(text: "control character inside a string")
-            }
-        }
-        throw SyntaxProblem(text: "unterminated string")
-    }
-
-    private mutating func number() throws {
-        let digits = UInt8(ascii: "0")...UInt8(ascii: "9")
-        func run(_ scanner: inout JSONSyntax) -> Int {
-            let start = scanner.at
-            while let byte = scanner.current, digits.contains(byte) { scanner.at += 1 }
-            return scanner.at - start
-        }
-        if current == UInt8(ascii: "-") { at += 1 }
-        guard run(&self) > 0 else { throw SyntaxProblem(text: "expected digits") }
-        if current == UInt8(ascii: ".") {
-            at += 1
-            guard run(&self) > 0 else { throw SyntaxProblem(text: "expected digits after '.'") }
-        }
-        if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
-            at += 1
-            if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { at += 1 }
-            guard run(&self) > 0 else { throw SyntaxProblem(text: "expected digits in the exponent") }
-        }
-    }
-}
-
 /// A bad field: `path` like `views[0][2].brightness`.
 struct PresetFieldError: Error {
     let path: String
     let message: String
 }
 
-/// Turns a `JSONValue` into a preset, checking every field against torchvision's rules.
+/// Turns a `JSON` into a preset, checking every field against torchvision's rules.
 struct PresetParser {
     let defaultSize: Int?
 
-    func preset(_ value: JSONValue, defaultName: String) throws -> AugmentationPreset {
+    func preset(_ value: JSON, defaultName: String) throws -> AugmentationPreset {
         let root = try object(value, at: "top level", allowed: ["name", "normalize", "views"], what: "the preset")
         var name = defaultName
         if let field = root["name"] {
@@ -354,7 +194,7 @@ struct PresetParser {
         return AugmentationPreset(name: name, views: views, normalization: normalization)
     }
 
-    private func ops(_ values: [JSONValue], at path: String) throws -> [Augmentation] {
+    private func ops(_ values: [JSON], at path: String) throws -> [Augmentation] {
         try values.enumerated().map { try op($1, at: "\(path)[\($0)]") }
     }
 
@@ -371,7 +211,7 @@ struct PresetParser {
         "RandomApply": ["p", "transforms"],
     ]
 
-    private func op(_ value: JSONValue, at path: String) throws -> Augmentation {
+    private func op(_ value: JSON, at path: String) throws -> Augmentation {
         guard case .object(let fields) = value else {
             throw fail(path, "expected an op object like {\"op\": \"RandomHorizontalFlip\", \"p\": 0.5}, got \(value.summary)")
         }
@@ -455,7 +295,7 @@ struct PresetParser {
 
     private func fail(_ path: String, _ message: String) -> PresetFieldError { PresetFieldError(path: path, message: message) }
 
-    private func object(_ value: JSONValue, at path: String, allowed: Set<String>, what: String) throws -> [String: JSONValue] {
+    private func object(_ value: JSON, at path: String, allowed: Set<String>, what: String) throws -> [String: JSON] {
         guard case .object(let fields) = value else { throw fail(path, "expected an object, got \(value.summary)") }
         for key in fields.keys.sorted() where !allowed.contains(key) {
             let prefix = path == "top level" ? "" : path + "."
@@ -464,19 +304,19 @@ struct PresetParser {
         return fields
     }
 
-    private func number(_ value: JSONValue, at path: String) throws -> Double {
+    private func number(_ value: JSON, at path: String) throws -> Double {
         guard case .number(let number) = value, number.isFinite else { throw fail(path, "expected a number, got \(value.summary)") }
         return number
     }
 
-    private func numbers(_ value: JSONValue?, at path: String) throws -> [Double] {
+    private func numbers(_ value: JSON?, at path: String) throws -> [Double] {
         guard let value else { throw fail(path, "missing") }
         if case .number = value { return [try number(value, at: path)] }
         guard case .array(let values) = value else { throw fail(path, "expected a number or a list of numbers, got \(value.summary)") }
         return try values.enumerated().map { try number($1, at: "\(path)[\($0)]") }
     }
 
-    private func probability(_ value: JSONValue?, at path: String, default fallback: Double) throws -> Double {
+    private func probability(_ value: JSON?, at path: String, default fallback: Double) throws -> Double {
         guard let value else { return fallback }
         guard case .number(let p) = value, p >= 0, p <= 1 else {
             throw fail(path, "expected a probability in 0...1, got \(value.summary)")
@@ -484,13 +324,13 @@ struct PresetParser {
         return p
     }
 
-    private func bool(_ value: JSONValue?, at path: String, default fallback: Bool) throws -> Bool {
+    private func bool(_ value: JSON?, at path: String, default fallback: Bool) throws -> Bool {
         guard let value else { return fallback }
         guard case .bool(let flag) = value else { throw fail(path, "expected true or false, got \(value.summary)") }
         return flag
     }
 
-    private func interpolation(_ value: JSONValue?, at path: String) throws -> Interpolation {
+    private func interpolation(_ value: JSON?, at path: String) throws -> Interpolation {
         guard let value else { return .bilinear }
         guard case .string(let text) = value, let mode = Interpolation(rawValue: text.lowercased()) else {
             throw fail(path, "expected \"bilinear\" or \"bicubic\", got \(value.summary)")
@@ -498,12 +338,12 @@ struct PresetParser {
         return mode
     }
 
-    private func size(_ value: JSONValue?, at path: String) throws -> (Int, Int) {
+    private func size(_ value: JSON?, at path: String) throws -> (Int, Int) {
         guard let value else {
             guard let defaultSize else { throw fail(path, "missing: give the output size, e.g. 32 or [32, 32]") }
             return (defaultSize, defaultSize)
         }
-        func side(_ value: JSONValue) -> Int? {
+        func side(_ value: JSON) -> Int? {
             guard case .number(let n) = value, n == n.rounded(), n >= 1, n <= 65536 else { return nil }
             return Int(n)
         }
@@ -513,7 +353,7 @@ struct PresetParser {
     }
 
     /// `[min, max]` with min ≤ max (and ≥ `minimum`; > 0 when `positive`), or the default when absent.
-    private func range(_ value: JSONValue?, at path: String, default fallback: ClosedRange<Double>,
+    private func range(_ value: JSON?, at path: String, default fallback: ClosedRange<Double>,
                        minimum: Double?, positive: Bool) throws -> ClosedRange<Double> {
         guard let value else { return fallback }
         let bound = positive ? "> 0" : minimum.map { "≥ \(jsonNumber($0))" }
@@ -532,7 +372,7 @@ struct PresetParser {
     }
 
     /// A ColorJitter factor: a strength s ≥ 0 (-> max(0, 1 - s)...1 + s; 0 = off) or [min, max] with min ≥ 0.
-    private func jitter(_ value: JSONValue?, at path: String) throws -> ClosedRange<Double>? {
+    private func jitter(_ value: JSON?, at path: String) throws -> ClosedRange<Double>? {
         guard let value, value != .null else { return nil }
         if case .number(let s) = value {
             guard s >= 0, s.isFinite else { throw fail(path, "expected a number ≥ 0 or [min, max], got \(value.summary)") }
@@ -546,7 +386,7 @@ struct PresetParser {
     }
 
     /// A hue shift: h in 0...0.5 (-> -h...h; 0 = off) or [min, max] within -0.5...0.5.
-    private func hue(_ value: JSONValue?, at path: String) throws -> ClosedRange<Double>? {
+    private func hue(_ value: JSON?, at path: String) throws -> ClosedRange<Double>? {
         guard let value, value != .null else { return nil }
         if case .number(let h) = value {
             guard h >= 0, h <= 0.5 else { throw fail(path, "expected a number in 0...0.5 or [min, max] within -0.5...0.5, got \(value.summary)") }

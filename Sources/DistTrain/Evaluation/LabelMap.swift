@@ -1,5 +1,4 @@
 import Engine
-import FoundationEssentials
 
 /// `--label-map FILE`: which class of the training (memory / probe) dataset each class of the
 /// evaluation dataset counts as, for out-of-distribution evaluation (e.g. an STL-10 model tested on
@@ -17,7 +16,7 @@ struct LabelMap {
     init(path: String, evaluationClasses: [String], trainingClasses: [String],
          evaluationName: String, trainingName: String) throws {
         let entries: [String: ClassReference]
-        do { entries = try JSONDecoder().decode([String: ClassReference].self, from: Data(try readFile(path))) } catch let error as FileError {
+        do { entries = try ClassReference.fields(try readFile(path)) } catch let error as FileError {
             throw error
         } catch {
             throw UsageError("\(path): expected a JSON object mapping \(evaluationName) classes to \(trainingName) classes, "
@@ -58,13 +57,21 @@ struct LabelMap {
     }
 
     /// A class given by name or by index.
-    enum ClassReference: Decodable, CustomStringConvertible {
+    enum ClassReference: CustomStringConvertible {
         case name(String)
         case index(Int)
 
-        init(from decoder: Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let index = try? container.decode(Int.self) { self = .index(index) } else { self = .name(try container.decode(String.self)) }
+        /// A JSON object's fields as class references: each a string, or a whole number.
+        static func fields(_ bytes: [UInt8]) throws -> [String: ClassReference] {
+            var references: [String: ClassReference] = [:]
+            for (name, value) in try JSON.parseObject(bytes) {
+                if case .string(let text) = value { references[name] = .name(text); continue }
+                guard let index = value.integer else {
+                    throw JSONContentError("\(jsonQuoted(name)) maps to \(value.kind == "a number" ? "a number that is not a whole number" : value.kind)")
+                }
+                references[name] = .index(index)
+            }
+            return references
         }
 
         var description: String {

@@ -1,5 +1,4 @@
 import Engine
-import FoundationEssentials
 
 /// A run's `metrics.jsonl` as written by `RunDirectory.log`: one JSON object per line, of three kinds.
 ///
@@ -66,13 +65,12 @@ struct MetricsLog {
 
     static func parse(_ bytes: [UInt8], path: String) throws -> MetricsLog {
         var steps: [Int: Record] = [:], epochs: [Int: Record] = [:], knn: [Record] = [], results: [String: Double] = [:]
-        let decoder = JSONDecoder()
         for (index, line) in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\t") }) {
                 continue
             }
             let fields: [String: Field]
-            do { fields = try decoder.decode([String: Field].self, from: Data(line)) } catch {
+            do { fields = try Field.fields(Array(line)) } catch {
                 let preview = String(decoding: line.prefix(80), as: UTF8.self)
                 throw FileError(path, "line \(index + 1) is not a JSON object of metrics: '\(preview)"
                                 + (line.count > 80 ? "...'" : "'")
@@ -101,17 +99,22 @@ struct MetricsLog {
     }
 
     /// A JSON value in a metrics line: a number, null, or anything else (ignored).
-    enum Field: Decodable {
+    enum Field {
         case number(Double), null, other
 
-        init(from decoder: Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if container.decodeNil() { self = .null }
-            else if let number = try? container.decode(Double.self) { self = .number(number) }
-            else if (try? container.decode(String.self)) != nil || (try? container.decode(Bool.self)) != nil { self = .other }
-            else {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected a number, string, boolean or null")
+        /// The fields of one JSON object whose values are numbers, strings, booleans or null.
+        static func fields(_ bytes: [UInt8]) throws -> [String: Field] {
+            var fields: [String: Field] = [:]
+            for (name, value) in try JSON.parseObject(bytes) {
+                switch value {
+                case .number(let number): fields[name] = .number(number)
+                case .null: fields[name] = .null
+                case .string, .bool: fields[name] = .other
+                case .array, .object:
+                    throw JSONContentError("\(jsonQuoted(name)) is \(value.kind); expected a number, string, boolean or null")
+                }
             }
+            return fields
         }
     }
 }

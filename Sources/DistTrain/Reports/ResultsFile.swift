@@ -1,5 +1,4 @@
 import Engine
-import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -74,7 +73,7 @@ enum ResultsFile {
     static func numbers(path: String) throws -> [String: Double] {
         let bytes = try readFile(path)
         let fields: [String: MetricsLog.Field]
-        do { fields = try JSONDecoder().decode([String: MetricsLog.Field].self, from: Data(bytes)) } catch {
+        do { fields = try MetricsLog.Field.fields(bytes) } catch {
             throw FileError(path, "expected one JSON object of result names to numbers, e.g. "
                             + "{\"linear_acc\": 0.85}; fix or delete the file (\(error))")
         }

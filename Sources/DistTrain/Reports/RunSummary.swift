@@ -1,5 +1,4 @@
 import Engine
-import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,7 +23,7 @@ struct RunSummary {
             throw FileError(configPath, "missing; 'disttrain train --run-dir DIR' writes it: is \(path) a run directory?")
         }
         let values: [String: ConfigFile.Scalar]
-        do { values = try JSONDecoder().decode([String: ConfigFile.Scalar].self, from: Data(try readFile(configPath))) } catch {
+        do { values = try ConfigFile.Scalar.fields(try readFile(configPath)) } catch let error as FileError { throw error } catch {
             throw FileError(configPath, "expected one JSON object of option names to values (\(error))")
         }
         config = values.keys.sorted().map { key in

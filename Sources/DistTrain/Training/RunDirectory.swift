@@ -31,17 +31,6 @@ final class RunDirectory {
     }
 }
 
-/// `mkdir -p`.
-func makeDirectories(_ path: String) throws {
-    var current = path.hasPrefix("/") ? "" : "."
-    for component in path.split(separator: "/") {
-        current += "/" + component
-        if mkdir(current, 0o755) != 0 && errno != EEXIST {
-            throw FileError(current, "cannot create directory: \(String(cString: strerror(errno)))")
-        }
-    }
-}
-
 /// A JSON value, written without Foundation.
 enum JSONValue {
     case number(Double)

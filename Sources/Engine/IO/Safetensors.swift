@@ -1,25 +1,27 @@
-import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Errors reading or writing files, naming the path and what was wrong.
-public struct FileError: Error, CustomStringConvertible {
-    public let path: String
-    public let problem: String
-    public init(_ path: String, _ problem: String) { self.path = path; self.problem = problem }
-    public var description: String { "\(path): \(problem)" }
-}
 
 /// A safetensors file (huggingface.co/docs/safetensors): 8-byte little-endian header length,
 /// a JSON header `{name: {dtype, shape, data_offsets}, "__metadata__": {...}}`, then raw little-endian data.
 ///
 /// Checkpoints and test fixtures use it; tensors are named like torchvision's ResNet.
 public struct SafetensorsFile {
-    public struct Entry: Codable, Sendable {
+    public struct Entry: Sendable {
         public let dtype: String
         public let shape: [Int]
         public let data_offsets: [Int]
+
+        /// `{"dtype": "F32", "shape": [64, 3, 7, 7], "data_offsets": [0, 37632]}`; nil for anything else.
+        init?(_ value: JSON) {
+            guard let fields = value.objectFields, case .string(let dtype)? = fields["dtype"],
+                  case .array(let shape)? = fields["shape"], case .array(let offsets)? = fields["data_offsets"] else { return nil }
+            let shapeValues = shape.compactMap(\.integer), offsetValues = offsets.compactMap(\.integer)
+            guard shapeValues.count == shape.count, offsetValues.count == offsets.count else { return nil }
+            self.dtype = dtype
+            self.shape = shapeValues
+            data_offsets = offsetValues
+        }
     }
 
     public let path: String
@@ -39,16 +41,24 @@ public struct SafetensorsFile {
             throw FileError(path, "safetensors header claims \(headerLength) bytes but the file has \(bytes.count)")
         }
         dataStart = 8 + headerLength
-        let header = Data(bytes[8..<dataStart])
-        let decoded: [String: HeaderValue]
-        do { decoded = try JSONDecoder().decode([String: HeaderValue].self, from: header) } catch {
+        let header: [String: JSON]
+        do { header = try JSON.parseObject(Array(bytes[8..<dataStart])) } catch {
             throw FileError(path, "safetensors header is not valid JSON: \(error)")
         }
         var entries: [String: Entry] = [:], metadata: [String: String] = [:]
-        for (name, value) in decoded {
-            switch value {
-            case .entry(let entry): entries[name] = entry
-            case .metadata(let values): metadata = values
+        for (name, value) in header {
+            if name == "__metadata__", let fields = value.objectFields {
+                for (key, field) in fields {
+                    guard case .string(let text) = field else {
+                        throw FileError(path, "safetensors metadata \(jsonQuoted(key)) is \(field.kind), not a string")
+                    }
+                    metadata[key] = text
+                }
+            } else if let entry = Entry(value) {
+                entries[name] = entry
+            } else {
+                throw FileError(path, "safetensors header entry \(jsonQuoted(name)) is not {\"dtype\": text, \"shape\": [integers], "
+                                + "\"data_offsets\": [integers]}")
             }
         }
         let dataCount = bytes.count - dataStart
@@ -116,15 +126,6 @@ public struct SafetensorsFile {
         try writeFileAtomically(path, output, halfway: halfway)
     }
 
-    private enum HeaderValue: Decodable {
-        case entry(Entry)
-        case metadata([String: String])
-
-        init(from decoder: Decoder) throws {
-            if let entry = try? Entry(from: decoder) { self = .entry(entry); return }
-            self = .metadata(try [String: String](from: decoder))
-        }
-    }
 }
 
 /// `text` as a JSON string literal, with the escapes JSON requires.
@@ -145,55 +146,4 @@ public func jsonQuoted(_ text: String) -> String {
 
 extension String {
     func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
-}
-
-/// Reads a whole regular file, with errors that name it (retrying reads interrupted by signals).
-public func readFile(_ path: String) throws -> [UInt8] {
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-    guard descriptor >= 0 else { throw FileError(path, "cannot open: \(String(cString: strerror(errno)))") }
-    defer { close(descriptor) }
-    var info = stat()
-    guard fstat(descriptor, &info) == 0 else { throw FileError(path, "cannot stat: \(String(cString: strerror(errno)))") }
-    guard (info.st_mode & S_IFMT) == S_IFREG else {
-        throw FileError(path, "expected a regular file, found a directory or device")
-    }
-    let size = Int(info.st_size)
-    if size == 0 { return [] }
-    return try [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-        while initialized < size {
-            let got = read(descriptor, buffer.baseAddress! + initialized, size - initialized)
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw FileError(path, "read failed after \(initialized) of \(size) bytes: " + String(cString: strerror(errno)))
-            }
-            if got == 0 { throw FileError(path, "file shrank while reading: expected \(size) bytes, got \(initialized)") }
-            initialized += got
-        }
-    }
-}
-
-/// Writes `bytes` to `path` so that readers see either the old file or the complete new one.
-/// `halfway` runs once half the bytes are in the temporary file (tests pause there to kill the writer).
-public func writeFileAtomically(_ path: String, _ bytes: [UInt8], halfway: (() -> Void)? = nil) throws {
-    let temporary = path + ".tmp-\(getpid())"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    guard fd >= 0 else { throw FileError(temporary, "cannot create: \(String(cString: strerror(errno)))") }
-    var done = 0
-    let failure: String? = bytes.withUnsafeBytes { raw in
-        let half = bytes.count / 2
-        while done < bytes.count {
-            let wrote = write(fd, raw.baseAddress! + done, (done < half && halfway != nil ? half : bytes.count) - done)
-            if wrote <= 0 { return String(cString: strerror(errno)) }
-            done += wrote
-            if done == half, let halfway { halfway() }
-        }
-        return fsync(fd) == 0 ? nil : String(cString: strerror(errno))
-    }
-    close(fd)
-    if let failure { unlink(temporary); throw FileError(temporary, "write failed: \(failure)") }
-    guard rename(temporary, path) == 0 else {
-        let reason = String(cString: strerror(errno))
-        unlink(temporary)
-        throw FileError(path, "cannot move the new file into place: \(reason)")
-    }
 }
