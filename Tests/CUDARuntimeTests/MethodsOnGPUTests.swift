@@ -4,10 +4,8 @@ import Models
 import GPUEmulation
 import XCTest
 
-/// One training step of each method on `CUDABackend` (emulated GPU) against the same step on the CPU:
-/// the loss and its terms, the embedding std, the probe's features, every gradient, the BN statistics,
-/// then the optimiser step (LARS, or SGD for the supervised baseline) and BYOL's EMA target. The losses
-/// run on the host either way (`HostIsland`); everything else runs on the device.
+/// Training steps on `CUDABackend` (emulated GPU) with `--precision bf16`. The fp32 step of each method
+/// against the CPU is `gpu-check`'s own `MethodStepComparison`, which DistTrainTests runs on the emulated GPU.
 final class MethodsOnGPUTests: XCTestCase {
     let config = ResNetConfig(depth: 18, stem: .cifar, widthMultiplier: 1.0 / 16, inChannels: 1)
     /// Batch 8: the heads' batch norms normalise over the batch, and over 4 rows their backward cancels so
@@ -21,63 +19,6 @@ final class MethodsOnGPUTests: XCTestCase {
         case "byol": return BYOL(encoder: config, projectorHiddenDimension: 16, projectorOutputDimension: 8,
                                  predictorHiddenDimension: 16, seed: 5, backend: backend)
         default: return Supervised(encoder: config, classCount: 10, seed: 5, backend: backend)
-        }
-    }
-
-    func testSimCLR() throws { try checkStep("simclr") }
-    func testVICReg() throws { try checkStep("vicreg") }
-    func testBYOL() throws { try checkStep("byol") }
-    func testSupervised() throws { try checkStep("supervised") }
-
-    func checkStep(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let cpu = CPUBackend(threads: 1), gpu = CUDABackend(device: EmulatedGPU())
-        let onCPU = make(name, cpu), onGPU = make(name, gpu)
-        func assertClose(_ got: [Float], _ expected: [Float], _ what: String, bar: Double = 1e-4) {
-            XCTAssertLessThan(EmulatedKernels.relativeError(got, expected), bar, "\(name): \(what)", file: file, line: line)
-        }
-        let x1 = EmulatedKernels.values(shape.reduce(1, *), seed: 1), x2 = EmulatedKernels.values(shape.reduce(1, *), seed: 2)
-        let labels: [Int32] = [1, 7, 3, 3, 0, 9, 2, 5]
-        func step(_ method: any SelfSupervisedMethod, _ backend: any Backend, _ upload: ([Float]) -> Tensor) -> MethodStepResult {
-            method.store.zeroGradients()
-            return name == "supervised" ? method.trainStep(view1: upload(x1), view2: upload(x2), labels: labels)
-                : method.trainStep(view1: upload(x1), view2: upload(x2))
-        }
-        let expected = step(onCPU, cpu) { Tensor(shape: self.shape, values: $0) }
-        let got = step(onGPU, gpu) { gpu.tensor(self.shape, $0) }
-        XCTAssertEqual(got.loss, expected.loss, accuracy: 1e-5 * abs(expected.loss), "\(name): loss", file: file, line: line)
-        XCTAssertEqual(got.terms.map(\.name), expected.terms.map(\.name), file: file, line: line)
-        for (a, b) in zip(got.terms, expected.terms) {
-            XCTAssertEqual(a.value, b.value, accuracy: 1e-5 * max(abs(b.value), 1e-3), "\(name): \(a.name)", file: file, line: line)
-        }
-        XCTAssertEqual(got.embeddingStd, expected.embeddingStd, accuracy: 1e-5, "\(name): embedding std", file: file, line: line)
-        XCTAssertEqual(got.features.device, .cpu, "the probe's features come back to the host")
-        assertClose(got.features.array, expected.features.array, "features")
-        // Per tensor, relative to the larger of the tensor's own scale and 1e-3 of the largest gradient: a
-        // Linear bias feeding a batch norm has an analytic gradient of 0 (the BN removes the mean), so both
-        // backends hold rounding noise there, and relative to itself that noise differs by 100 %.
-        let allGradients = onCPU.store.gradients.array, largest = allGradients.map { abs(Double($0)) }.max() ?? 0
-        XCTAssertLessThan(EmulatedKernels.relativeError(gpu.download(onGPU.store.gradients), allGradients), 1e-4,
-                          "\(name): all gradients", file: file, line: line)
-        for info in onCPU.store.parameters {
-            let got = gpu.download(onGPU.store.parameter(named: info.name)!.gradient)
-            let expected = onCPU.store.parameter(named: info.name)!.gradient.array
-            let difference = zip(got, expected).map { abs(Double($0) - Double($1)) }.max() ?? 0
-            let scale = max(expected.map { abs(Double($0)) }.max() ?? 0, 1e-3 * largest)
-            XCTAssertLessThan(difference / scale, 1e-4, "\(name): gradient of \(info.name)", file: file, line: line)
-        }
-        assertClose(gpu.download(onGPU.store.bufferValues), onCPU.store.bufferValues.array, "BN running statistics")
-
-        func optimizer(_ method: any SelfSupervisedMethod, _ backend: any Backend) -> any Optimizer {
-            name == "supervised" ? SGD(store: method.store, backend: backend, learningRate: 0.1, momentum: 0.9, weightDecay: 5e-4)
-                : LARS(store: method.store, backend: backend, learningRate: 0.3, weightDecay: 1e-4)
-        }
-        optimizer(onCPU, cpu).step(); optimizer(onGPU, gpu).step()
-        onCPU.afterOptimizerStep(step: 0, totalSteps: 10); onGPU.afterOptimizerStep(step: 0, totalSteps: 10)
-        assertClose(gpu.download(onGPU.store.values), onCPU.store.values.array, "parameters after the optimiser step")
-        if let cpuBYOL = onCPU as? BYOL, let gpuBYOL = onGPU as? BYOL {
-            assertClose(gpu.download(gpuBYOL.targetStore.values), cpuBYOL.targetStore.values.array, "EMA target")
-            assertClose(gpu.download(gpuBYOL.targetStore.bufferValues), cpuBYOL.targetStore.bufferValues.array,
-                        "target BN statistics")
         }
     }
 

@@ -6,6 +6,11 @@ public struct OpComparison: Sendable, CustomStringConvertible {
     /// `‖gpu − cpu‖∞ / ‖cpu‖∞` (NaN or infinity when the GPU produced a non-finite value).
     public let relativeError: Double
     public let bar: Double
+
+    public init(operation: String, relativeError: Double, bar: Double) {
+        self.operation = operation; self.relativeError = relativeError; self.bar = bar
+    }
+
     public var passed: Bool { relativeError < bar }
     public var description: String {
         "\(passed ? "ok  " : "FAIL") \(operation): relative error \(relativeError) (bar \(bar))"

@@ -3,7 +3,7 @@ import CUDARuntime
 import Engine
 
 /// `disttrain gpu-check`: every op of the CUDA backend against the CPU backend on the same random inputs,
-/// on this machine's GPU. The first thing to run on a GPU machine; CI runs the same comparison on an
+/// then a training step of each method (`MethodStepComparison`), on this machine's GPU. The first thing to run on a GPU machine; CI runs the same comparison on an
 /// emulated GPU.
 struct GPUCheckCommand: Command {
     static let name = "gpu-check"
@@ -11,6 +11,7 @@ struct GPUCheckCommand: Command {
     static let options: [Option] = [
         .value("local-rank", default: "0", "use GPU (local rank modulo the GPUs the driver reports)"),
         .value("seed", default: "0", "seed of the random inputs"),
+        .flag("no-steps", "only the ops: skip the training step of each method"),
     ]
     static var help: String {
         helpText(command: name, summary: summary, usage: "disttrain gpu-check [options]", options: options, details: """
@@ -18,7 +19,11 @@ struct GPUCheckCommand: Command {
                  compiled for the GPU's architecture and cached in $DISTTRAIN_CACHE/kernels), runs each op
                  on both backends, and prints one 'ok' or 'FAIL' line per op output with its relative error,
                  twice: in fp32 (TF32 off; bar 1e-4, or 1e-6 where both sides do the same float operations),
-                 then with --precision bf16's GEMMs (bar 1e-2 for the GEMMs and convolutions). Then, when
+                 then with --precision bf16's GEMMs (bar 1e-2 for the GEMMs and convolutions). Then one
+                 training step of SimCLR, VICReg, BYOL and the supervised baseline, at a small size and with
+                 ResNet-18 on 32x32 RGB views at batch 32, against the same step on the CPU: the loss and its
+                 terms, the probe's features, every gradient, the BN statistics, the parameters after the
+                 optimiser step and BYOL's EMA target, in fp32 (bar 1e-4, the loss 1e-5). Then, when
                  libnccl.so.2 can be opened, NCCL's all-reduce, all-gather and reduce-scatter on a one-rank
                  communicator with known values. Exits 1 when a check fails or no GPU can be opened, naming
                  the library and where it looked.
@@ -29,6 +34,7 @@ struct GPUCheckCommand: Command {
         let parsed = try ParsedArguments(arguments, options: options, command: name)
         let localRank = try parsed.require(try parsed.int("local-rank"), "local-rank")
         let seed = try parsed.require(try parsed.int("seed"), "seed")
+        let steps = !parsed.has("no-steps")
         guard localRank >= 0, seed >= 0 else { throw UsageError("--local-rank and --seed must be non-negative") }
         let device: CUDADevice
         do { device = try CUDADevice(localRank: localRank) } catch {
@@ -36,13 +42,23 @@ struct GPUCheckCommand: Command {
         }
         printFlushed("gpu-check: \(device.info)")
         var total = 0, failed: [String] = []
-        for precision in Precision.allCases {
-            let results = BackendComparison.run(on: CUDABackend(device: device, precision: precision), seed: UInt64(seed))
+        func report(_ results: [OpComparison], _ precision: Precision) {
             for result in results { printFlushed("\(precision) \(result)") }
             total += results.count
             failed += results.filter { !$0.passed }.map { "\(precision) \($0.operation)" }
         }
+        for precision in Precision.allCases {
+            report(BackendComparison.run(on: CUDABackend(device: device, precision: precision), seed: UInt64(seed)), precision)
+        }
         printFlushed("gpu-check: \(total - failed.count) of \(total) op outputs match the CPU backend")
+        if steps {
+            let before = (total, failed.count), cpu = CPUBackend(threads: CPUBackend.defaultThreadCount)
+            for size in [MethodStepComparison.Size.small, .resnet18] {
+                report(MethodStepComparison.run(on: CUDABackend(device: device, precision: .fp32), cpu: cpu, size: size), .fp32)
+            }
+            let count = total - before.0, bad = failed.count - before.1
+            printFlushed("gpu-check: \(count - bad) of \(count) training-step outputs match the CPU backend")
+        }
         failed += try checkNCCL(device)
         if !failed.isEmpty {
             throw GPUCheckFailure(description: "\(failed.count) checks failed: " + failed.joined(separator: ", "))
