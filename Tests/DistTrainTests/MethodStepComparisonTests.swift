@@ -37,6 +37,25 @@ final class MethodStepComparisonTests: XCTestCase {
         for result in results where result.operation.hasPrefix("supervised") { XCTAssertTrue(result.passed, "\(result)") }
     }
 
+    /// ResNet-18's full size holds gradients to 10x the CPU's own thread-count spread; the same rule at the
+    /// small size (where that spread is tiny) passes a right device and fails a wrong one.
+    func testTheSpreadBarPassesARightDeviceAndFailsAWrongOne() throws {
+        let small = MethodStepComparison.Size.small
+        let size = MethodStepComparison.Size(name: "small", encoder: small.encoder, viewShape: small.viewShape,
+                                             hiddenDimension: small.hiddenDimension, outputDimension: small.outputDimension,
+                                             gradientsAgainstCPUSpread: true)
+        let right = MethodStepComparison.run(on: CUDABackend(device: EmulatedGPU()), cpu: CPUBackend(threads: 1), size: size,
+                                             methods: ["simclr"])
+        for result in right { XCTAssertTrue(result.passed, "\(result)") }
+        let gradients = try XCTUnwrap(right.first { $0.operation.hasPrefix("simclr small: gradients") })
+        XCTAssertTrue(gradients.operation.hasSuffix("[bar: 10x the CPU's own spread at 2 against 1 threads]"), gradients.operation)
+        let wrong = MethodStepComparison.run(on: CUDABackend(device: OverwritesInsteadOfAccumulating()), cpu: CPUBackend(threads: 1),
+                                             size: size, methods: ["simclr"])
+        XCTAssertFalse(try XCTUnwrap(wrong.first { $0.operation.hasPrefix("simclr small: gradients") }).passed)
+        XCTAssertTrue(MethodStepComparison.Size.resnet18.gradientsAgainstCPUSpread)
+        XCTAssertFalse(MethodStepComparison.Size.small.gradientsAgainstCPUSpread)
+    }
+
     func testTheCommandsHelpNamesTheStepsAndTheirOptOut() {
         XCTAssertTrue(GPUCheckCommand.help.contains("--no-steps"))
         XCTAssertTrue(GPUCheckCommand.help.contains("training step of SimCLR, VICReg, BYOL"))

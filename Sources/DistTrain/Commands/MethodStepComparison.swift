@@ -11,7 +11,13 @@ import Models
 /// SGD for the supervised baseline) and BYOL's EMA target. `gpu-check` runs it on the real GPU at both
 /// sizes; CI runs the small size on the emulated GPU (`MethodStepComparisonTests`).
 ///
-/// Bars: 1e-4 relative (the fp32 bar), 1e-5 for the loss. fp32 only: against the fp32 CPU a bf16
+/// Bars: 1e-4 relative (the fp32 bar), 1e-5 for the loss. At ResNet-18's full size the step's
+/// gradient is too ill-conditioned for 1e-4: the CPU backend against itself at 2 threads instead of 1 (BN
+/// sums in another order, 1.6e-6 apart in the features) differs by 0.1-0.4 % in all gradients and 2-9 % in
+/// the worst tensor, as activations near a ReLU's kink change side (measured 2026-12-03, all four methods).
+/// So at that size the gradient, the worst tensor and the parameters after the step are held to 10x that
+/// spread, measured in the same run (at least 1e-4): a wrong gradient is off by O(1), far above it. The
+/// loss, features, BN statistics and EMA target keep their fixed bars at every size. fp32 only: against the fp32 CPU a bf16
 /// step is too ill-conditioned at these sizes to hold to any useful bar (0.4 % noise on one view's pixels
 /// moves the gradient by 15-43 % on the CPU alone, and bf16 rounds every GEMM operand by up to 0.4 %; BYOL's
 /// small-size loss moves by 1.2 %). CI checks bf16 steps against an fp32 step on bf16-rounded operands
@@ -25,15 +31,19 @@ struct MethodStepComparison {
         let viewShape: [Int]
         let hiddenDimension: Int
         let outputDimension: Int
+        /// Hold the gradient, the worst tensor and the parameters after the step to 10x the CPU's own spread
+        /// (the same step at another thread count, in the same run) instead of to 1e-4 (see the type's comment).
+        let gradientsAgainstCPUSpread: Bool
 
         /// ResNet-18 at 1/16 width on 8x8 single-channel views, batch 8: small enough for the emulated
         /// GPU. Batch 8 because the heads' batch norms normalise over the batch: over 4 rows their
         /// backward cancels so much that summation order alone moves BYOL's encoder gradients by 2e-4.
         static let small = Size(name: "small", encoder: ResNetConfig(depth: 18, stem: .cifar, widthMultiplier: 1.0 / 16, inChannels: 1),
-                                viewShape: [8, 8, 8, 1], hiddenDimension: 16, outputDimension: 16)
+                                viewShape: [8, 8, 8, 1], hiddenDimension: 16, outputDimension: 16, gradientsAgainstCPUSpread: false)
         /// The real network: ResNet-18 at full width with the CIFAR stem on 32x32 RGB views, batch 32.
         static let resnet18 = Size(name: "resnet-18 32x32", encoder: ResNetConfig(depth: 18, stem: .cifar, widthMultiplier: 1, inChannels: 3),
-                                   viewShape: [32, 32, 32, 3], hiddenDimension: 512, outputDimension: 128)
+                                   viewShape: [32, 32, 32, 3], hiddenDimension: 512, outputDimension: 128,
+                                   gradientsAgainstCPUSpread: true)
     }
 
     static let methods = ["simclr", "vicreg", "byol", "supervised"]
@@ -71,59 +81,86 @@ struct MethodStepComparison {
             : LARS(store: method.store, backend: backend, learningRate: 0.3, weightDecay: 1e-4)
     }
 
-    mutating func compareStep(_ name: String) {
-        let onCPU = make(name, cpu), onDevice = make(name, device)
+    /// What one step of a method leaves on a backend, brought to the host.
+    struct StepOutcome {
+        let result: MethodStepResult
+        let features: [Float]
+        let gradients: [Float]
+        let gradientsByTensor: [(name: String, values: [Float])]
+        let bufferValues: [Float]
+        let valuesAfterStep: [Float]
+        /// BYOL's target: values and BN statistics after the EMA update.
+        let extraStores: [(values: [Float], buffers: [Float])]
+    }
+
+    /// One step of `name` on `backend` (same seed and views every time), then the optimiser step.
+    func runStep(_ name: String, on backend: any Backend) -> StepOutcome {
+        let method = make(name, backend)
         let count = size.viewShape.reduce(1, *)
         var random = RandomGenerator(seed: 7, 0x7374_6570)
         let views = (0..<2).map { _ in Tensor(shape: size.viewShape, values: (0..<count).map { _ in Float(random.uniform(-1, 1)) }) }
         let labels = (0..<size.viewShape[0]).map { Int32($0 * 7 % 10) }
-        func step(_ method: any SelfSupervisedMethod, _ backend: any Backend) -> MethodStepResult {
-            method.store.zeroGradients()
-            return method.trainStep(view1: backend.deviceCopy(views[0]), view2: backend.deviceCopy(views[1]), labels: labels)
-        }
-        let expected = step(onCPU, cpu), got = step(onDevice, device)
-        let prefix = "\(name) \(size.name): "
-        record(prefix + "loss", got.loss, expected.loss, bar: 1e-5)
-        for (a, b) in zip(got.terms, expected.terms) {
-            record(prefix + "loss term \(b.name)", a.value, b.value, scale: max(abs(b.value), 1e-3), bar: 1e-5)
-        }
-        record(prefix + "embedding std", got.embeddingStd, expected.embeddingStd, bar: 1e-4)
-        record(prefix + "features", device.onHost(got.features).array, expected.features.array)
-        compareGradients(prefix, cpu: onCPU.store, device: onDevice.store)
-        record(prefix + "BN running statistics", device.onHost(onDevice.store.bufferValues).array, onCPU.store.bufferValues.array)
-
-        optimizer(onCPU, cpu).step(); optimizer(onDevice, device).step()
-        onCPU.afterOptimizerStep(step: 0, totalSteps: 10); onDevice.afterOptimizerStep(step: 0, totalSteps: 10)
-        record(prefix + "parameters after the optimiser step", device.onHost(onDevice.store.values).array, onCPU.store.values.array)
-        for ((_, cpuStore), (_, deviceStore)) in zip(onCPU.extraStores, onDevice.extraStores) {
-            record(prefix + "EMA target", device.onHost(deviceStore.values).array, cpuStore.values.array)
-            record(prefix + "target BN statistics", device.onHost(deviceStore.bufferValues).array, cpuStore.bufferValues.array)
-        }
+        method.store.zeroGradients()
+        let result = method.trainStep(view1: backend.deviceCopy(views[0]), view2: backend.deviceCopy(views[1]), labels: labels)
+        let store = method.store
+        let byTensor = store.parameters.map { ($0.name, backend.onHost(store.parameter(named: $0.name)!.gradient).array) }
+        let gradients = backend.onHost(store.gradients).array, buffers = backend.onHost(store.bufferValues).array
+        optimizer(method, backend).step()
+        method.afterOptimizerStep(step: 0, totalSteps: 10)
+        return StepOutcome(result: result, features: backend.onHost(result.features).array, gradients: gradients,
+                           gradientsByTensor: byTensor, bufferValues: buffers, valuesAfterStep: backend.onHost(store.values).array,
+                           extraStores: method.extraStores.map { (backend.onHost($0.store.values).array, backend.onHost($0.store.bufferValues).array) })
     }
 
-    /// All gradients as one vector, then the worst tensor, each relative to the larger of its own scale and
-    /// 1e-3 of the largest gradient: a Linear bias feeding a batch norm has an analytic gradient of 0 (the
-    /// BN removes the mean), so both backends hold rounding noise there, which differs by 100 % relative to
-    /// itself.
-    mutating func compareGradients(_ prefix: String, cpu cpuStore: ParameterStore, device deviceStore: ParameterStore) {
-        let expectedAll = cpuStore.gradients.array, gotAll = device.onHost(deviceStore.gradients).array
-        record(prefix + "gradients", gotAll, expectedAll)
-        let largest = Double(expectedAll.map { abs($0) }.max() ?? 0)
+    /// The outputs whose error follows the gradient's: all gradients, the worst tensor, the parameters after
+    /// the optimiser step.
+    static func gradientErrors(_ got: StepOutcome, _ expected: StepOutcome) -> (all: Double, worst: (name: String, error: Double), step: Double) {
+        // Per tensor, relative to the larger of its own scale and 1e-3 of the largest gradient: a Linear bias
+        // feeding a batch norm has an analytic gradient of 0 (the BN removes the mean), so both backends hold
+        // rounding noise there, which differs by 100 % relative to itself.
+        let largest = Double(expected.gradients.map { abs($0) }.max() ?? 0)
         var worst = (name: "", error: -1.0)
-        for info in cpuStore.parameters {
-            guard let expected = cpuStore.parameter(named: info.name)?.gradient.array,
-                  let onDevice = deviceStore.parameter(named: info.name)?.gradient else { continue }
-            let got = device.onHost(onDevice).array
-            let scale = max(Double(expected.map { abs($0) }.max() ?? 0), 1e-3 * largest)
-            let error = Self.relativeError(got, expected, scale: scale)
-            if error > worst.error || error.isNaN { worst = (info.name, error) }
+        for ((name, values), (_, reference)) in zip(got.gradientsByTensor, expected.gradientsByTensor) {
+            let scale = max(Double(reference.map { abs($0) }.max() ?? 0), 1e-3 * largest)
+            let error = relativeError(values, reference, scale: scale)
+            if error > worst.error || error.isNaN { worst = (name, error) }
         }
-        results.append(OpComparison(operation: prefix + "worst gradient tensor (\(worst.name))", relativeError: worst.error, bar: 1e-4))
+        return (relativeError(got.gradients, expected.gradients), worst,
+                relativeError(got.valuesAfterStep, expected.valuesAfterStep))
+    }
+
+    mutating func compareStep(_ name: String) {
+        let expected = runStep(name, on: cpu), got = runStep(name, on: device)
+        let prefix = "\(name) \(size.name): "
+        record(prefix + "loss", got.result.loss, expected.result.loss, bar: 1e-5)
+        for (a, b) in zip(got.result.terms, expected.result.terms) {
+            record(prefix + "loss term \(b.name)", a.value, b.value, scale: max(abs(b.value), 1e-3), bar: 1e-5)
+        }
+        record(prefix + "embedding std", got.result.embeddingStd, expected.result.embeddingStd, bar: 1e-4)
+        record(prefix + "features", got.features, expected.features)
+        record(prefix + "BN running statistics", got.bufferValues, expected.bufferValues)
+
+        var bars = (all: 1e-4, worst: 1e-4, step: 1e-4), barNote = ""
+        if size.gradientsAgainstCPUSpread {
+            let other = CPUBackend(threads: cpu.threadCount == 1 ? 2 : 1)
+            let spread = Self.gradientErrors(runStep(name, on: other), expected)
+            bars = (max(1e-4, 10 * spread.all), max(1e-4, 10 * spread.worst.error), max(1e-4, 10 * spread.step))
+            barNote = " [bar: 10x the CPU's own spread at \(other.threadCount) against \(cpu.threadCount) threads]"
+        }
+        let errors = Self.gradientErrors(got, expected)
+        results.append(OpComparison(operation: prefix + "gradients" + barNote, relativeError: errors.all, bar: bars.all))
+        results.append(OpComparison(operation: prefix + "worst gradient tensor (\(errors.worst.name))" + barNote,
+                                    relativeError: errors.worst.error, bar: bars.worst))
+        results.append(OpComparison(operation: prefix + "parameters after the optimiser step" + barNote,
+                                    relativeError: errors.step, bar: bars.step))
+        for (a, b) in zip(got.extraStores, expected.extraStores) {
+            record(prefix + "EMA target", a.values, b.values)
+            record(prefix + "target BN statistics", a.buffers, b.buffers)
+        }
     }
 
     mutating func record(_ operation: String, _ got: [Float], _ expected: [Float], bar: Double = 1e-4) {
-        let scale = Double(expected.map { abs($0) }.max() ?? 0)
-        results.append(OpComparison(operation: operation, relativeError: Self.relativeError(got, expected, scale: scale), bar: bar))
+        results.append(OpComparison(operation: operation, relativeError: Self.relativeError(got, expected), bar: bar))
     }
 
     mutating func record(_ operation: String, _ got: Double, _ expected: Double, scale: Double? = nil, bar: Double) {
@@ -131,8 +168,10 @@ struct MethodStepComparison {
         results.append(OpComparison(operation: operation, relativeError: error, bar: bar))
     }
 
-    /// `‖got − expected‖∞ / scale`; infinity when `got` holds a non-finite value or the counts differ.
-    static func relativeError(_ got: [Float], _ expected: [Float], scale: Double) -> Double {
+    /// `‖got − expected‖∞ / scale` (default `‖expected‖∞`); infinity when `got` holds a non-finite value or the
+    /// counts differ.
+    static func relativeError(_ got: [Float], _ expected: [Float], scale: Double? = nil) -> Double {
+        let scale = scale ?? Double(expected.map { abs($0) }.max() ?? 0)
         guard got.count == expected.count, !got.contains(where: { !$0.isFinite }) else { return .infinity }
         let difference = zip(got, expected).map { abs(Double($0) - Double($1)) }.max() ?? 0
         return difference / max(scale, 1e-30)
