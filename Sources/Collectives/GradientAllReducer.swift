@@ -23,9 +23,10 @@ import Glibc
 /// never touches its elements until `finishStep()` has waited for the queue; the bucket cursor and the
 /// timings are main-thread state; failures cross threads through a `Mutex`.
 public final class GradientAllReducer: @unchecked Sendable {
-    public let bucketElements: Int
+    public let buckets: GradientBuckets
+    public var bucketElements: Int { buckets.bucketElements }
     public let overlap: Bool
-    public var bucketCount: Int { (count + bucketElements - 1) / bucketElements }
+    public var bucketCount: Int { buckets.count }
     /// Seconds `finishStep()` waited for communication in the last step.
     public private(set) var lastWaitSeconds = 0.0
     private let buffer: UnsafeMutablePointer<Float>
@@ -43,11 +44,10 @@ public final class GradientAllReducer: @unchecked Sendable {
     ///     need smaller buckets to have more than one).
     public init(gradients: UnsafeMutablePointer<Float>, count: Int, communicator: any Communicator,
                 bucketBytes: Int = 4 << 20, overlap: Bool, ownsCommunicator: Bool = false) {
-        precondition(bucketBytes >= MemoryLayout<Float>.stride, "a gradient bucket must hold at least one float")
         self.buffer = gradients
         self.count = count
         self.communicator = communicator
-        self.bucketElements = bucketBytes / MemoryLayout<Float>.stride
+        buckets = GradientBuckets(elementCount: count, bucketBytes: bucketBytes)
         self.overlap = overlap
         self.ownsCommunicator = ownsCommunicator
     }
@@ -59,10 +59,7 @@ public final class GradientAllReducer: @unchecked Sendable {
     }
 
     /// Elements `[lower, upper)` of bucket `index` (bucket 0 ends at the end of the buffer).
-    public func bucketRange(_ index: Int) -> Range<Int> {
-        let upper = count - index * bucketElements
-        return max(0, upper - bucketElements)..<upper
-    }
+    public func bucketRange(_ index: Int) -> Range<Int> { buckets.range(index) }
 
     /// Starts a step: no bucket is launched yet.
     public func beginStep() {

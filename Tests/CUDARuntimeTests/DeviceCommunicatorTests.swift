@@ -71,6 +71,7 @@ final class DeviceCommunicatorTests: XCTestCase {
 /// Collectives that queue and never finish, as a GPU's kernel waits forever for a peer that is gone.
 final class StuckCollectives: DeviceCollectiveCalls, @unchecked Sendable {
     let name = "stuck"
+    let device: any GPUDevice = EmulatedGPU()
     var aborted = false
     var idFails = false
     func makeUniqueId() throws -> [UInt8] {
@@ -105,10 +106,12 @@ final class DoublingNCCL: DeviceCollectiveCalls, @unchecked Sendable {
     let inner: EmulatedNCCL, gpu: EmulatedGPU
     init(gpu: EmulatedGPU, host: any Communicator) { inner = EmulatedNCCL(gpu: gpu, host: host); self.gpu = gpu }
     var name: String { "doubling" }
+    var device: any GPUDevice { gpu }
     func makeUniqueId() throws -> [UInt8] { try inner.makeUniqueId() }
     func join(uniqueId: [UInt8], rank: Int, worldSize: Int) throws { try inner.join(uniqueId: uniqueId, rank: rank, worldSize: worldSize) }
     func allReduceSum(send: UInt64, receive: UInt64, count: Int) throws {
         try inner.allReduceSum(send: send, receive: receive, count: count)
+        _ = try inner.isFinished()  // the host learns the sum is done, so its copies below are ordered after it
         var values = [Float](repeating: 0, count: count)
         try gpu.download(receive, to: &values, bytes: count * 4)
         values = values.map { $0 * 2 }
@@ -118,7 +121,7 @@ final class DoublingNCCL: DeviceCollectiveCalls, @unchecked Sendable {
     func reduceScatterSum(send: UInt64, receive: UInt64, count: Int) throws {
         try inner.reduceScatterSum(send: send, receive: receive, count: count)
     }
-    func isFinished() throws -> Bool { true }
+    func isFinished() throws -> Bool { try inner.isFinished() }
     func asynchronousError() -> String? { nil }
     func abort() { inner.abort() }
     func destroy() { inner.destroy() }

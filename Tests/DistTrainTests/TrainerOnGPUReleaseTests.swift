@@ -126,7 +126,9 @@ final class TrainerOnGPUReleaseTests: XCTestCase {
             let oneRank = try folder(), gpuRun = try folder()
             let extra = ["--max-steps", "2", "--sync-check-every", "1"]
             try Trainer(options: options(method, runDirectory: oneRank, extra: extra), device: CUDABackend(device: EmulatedGPU())).fit()
-            let result = try runGPURanks(mpirun, Self.arguments(method, runDirectory: gpuRun, extra: extra),
+            // With NCCL, 5 KB buckets: dozens of them, queued on the collectives stream during backward.
+            let result = try runGPURanks(mpirun, Self.arguments(method, runDirectory: gpuRun,
+                                                                extra: extra + (nccl ? ["--bucket-mb", "0.005"] : [])),
                                          nccl: nccl ? "on" : nil)
             XCTAssertEqual(result.status, 0, result.output)
             // Both ranks ran the worker (a filter that matched nothing would also exit 0).
@@ -146,7 +148,7 @@ final class TrainerOnGPUReleaseTests: XCTestCase {
         let result = try runGPURanks(mpirun, Self.arguments("simclr", runDirectory: try folder(), extra: ["--max-steps", "4"]),
                                      nccl: "fail-at-2-on-rank-1")
         XCTAssertNotEqual(result.status, 0, result.output)
-        XCTAssertTrue(result.output.contains("rank 1: emulated NCCL allReduceSum("), result.output)
+        XCTAssertTrue(result.output.contains("rank 1: emulated NCCL all-reduce of the gradients (1 bucket)"), result.output)
         XCTAssertTrue(result.output.contains("remote process exited or there was a network error"), result.output)
         XCTAssertTrue(result.output.contains("the communicator was aborted"), result.output)
         XCTAssertLessThan(Date().timeIntervalSince(started), 120, "the job ended instead of waiting for the lost rank")
@@ -182,8 +184,12 @@ final class TrainerOnGPUReleaseTests: XCTestCase {
         let mode = ProcessInfo.processInfo.environment[Self.ncclVariable] ?? "off"
         let failAt = mode == "fail-at-2-on-rank-1" && topology.rank == 1 ? 2 : nil
         let nccl = mode == "off" ? nil : EmulatedNCCL(gpu: gpu, host: communicator, failAtCall: failAt)
-        try Trainer(options: options, communicator: communicator, device: CUDABackend(device: gpu), deviceCollectives: nccl).fit()
-        if let nccl { XCTAssertEqual(nccl.calls, 2, "one gradient all-reduce per step went through NCCL") }
+        let trainer = try Trainer(options: options, communicator: communicator, device: CUDABackend(device: gpu), deviceCollectives: nccl)
+        try trainer.fit()
+        if let nccl {
+            let buckets = GradientBuckets(elementCount: trainer.method.store.count, bucketBytes: Int(options.bucketMegabytes * 1_048_576))
+            XCTAssertEqual(nccl.calls, 2 * buckets.count, "every bucket of both steps went through NCCL")
+        }
         try communicator.finalize()
     }
 

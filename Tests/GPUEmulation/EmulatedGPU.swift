@@ -4,6 +4,8 @@ import Foundation
 /// A `GPUDevice` on the CPU for `CUDABackend`'s tests: guarded host buffers as device memory, every kernel
 /// of `KernelLibrary` through `KernelEmulator`, and cuBLAS's column-major sgemm as a plain loop in double
 /// (so the backend's row-major-to-column-major mapping is checked against an independent GEMM).
+/// Everything runs at once, in call order; `StreamOrder` reports what would race on a GPU, where the copy
+/// stream runs beside the compute stream.
 ///
 /// Device addresses are the host addresses plus `addressTag`, which makes them non-canonical on x86-64
 /// and AArch64: host code that dereferences a device tensor's `pointer` (as it could not on a real GPU)
@@ -13,6 +15,11 @@ public final class EmulatedGPU: GPUDevice, @unchecked Sendable {
     public let index = 0
     public static let addressTag: UInt64 = 0x4000_0000_0000_0000
     private var buffers: [UInt64: GuardedBuffer] = [:]
+    private var pinnedBuffers: [UInt64: GuardedBuffer] = [:]
+    private var order = StreamOrder()
+    private var eventCount = 0
+    /// Copies queued on the copy stream so far.
+    public private(set) var copyStreamUploads = 0
     private var familyOfKernel: [String: KernelSource] = [:]
     /// Launches run so far, in order (the tests read the kernels an op used).
     public private(set) var launches: [KernelLaunch] = []
@@ -41,23 +48,31 @@ public final class EmulatedGPU: GPUDevice, @unchecked Sendable {
         guard let buffer = buffers.removeValue(forKey: address &- Self.addressTag) else {
             preconditionFailure("free of \(address), which is not an allocation")
         }
+        order.forget(buffer.address)
         do { try buffer.checkGuards() } catch { preconditionFailure("\(error)") }
     }
 
-    /// The allocation that holds `bytes` bytes from `address` on, or a failure naming the address.
-    func check(_ device: UInt64, bytes: Int) throws -> UnsafeMutableRawPointer {
+    /// The allocation that holds `bytes` bytes from `address` on, or a failure naming the address; the
+    /// access is an operation of `actor` (the compute stream unless said otherwise) in `StreamOrder`.
+    func check(_ device: UInt64, bytes: Int, by actor: StreamOrder.Actor = .compute, _ what: String = "a device operation") throws
+        -> UnsafeMutableRawPointer {
         let address = try host(device)
-        let inside = buffers.values.contains { address >= $0.address && address + UInt64(bytes) <= $0.address + UInt64($0.byteCount) }
-        guard inside else { throw EmulationError("\(bytes) bytes at \(device) are not inside one allocation") }
+        guard let buffer = buffers.values.first(where: { address >= $0.address && address + UInt64(bytes) <= $0.address + UInt64($0.byteCount) }) else {
+            throw EmulationError("\(bytes) bytes at \(device) are not inside one allocation")
+        }
+        try order.operation(actor, touching: [(buffer.address, address..<address + UInt64(max(bytes, 1)))], what)
         return UnsafeMutableRawPointer(bitPattern: UInt(address))!
     }
 
+    /// Synchronous, on the compute stream (cuMemcpyHtoD from pageable memory returns once it is done).
     public func upload(_ source: UnsafeRawPointer, to address: UInt64, bytes: Int) throws {
-        try check(address, bytes: bytes).copyMemory(from: source, byteCount: bytes)
+        try check(address, bytes: bytes, "a synchronous upload").copyMemory(from: source, byteCount: bytes)
+        order.hostSynchronizes(withStream: .compute)
     }
 
     public func download(_ address: UInt64, to destination: UnsafeMutableRawPointer, bytes: Int) throws {
-        destination.copyMemory(from: try check(address, bytes: bytes), byteCount: bytes)
+        destination.copyMemory(from: try check(address, bytes: bytes, "a download"), byteCount: bytes)
+        order.hostSynchronizes(withStream: .compute)
     }
 
     public func launch(_ launch: KernelLaunch) throws {
@@ -67,6 +82,13 @@ public final class EmulatedGPU: GPUDevice, @unchecked Sendable {
             if case .address(let address) = argument { return .address(try host(address)) }
             return argument
         }
+        let touched = arguments.compactMap { argument -> (allocation: UInt64, bytes: Range<UInt64>)? in
+            guard case .address(let address) = argument,
+                  let buffer = buffers.values.first(where: { address >= $0.address && address < $0.address + UInt64(max($0.byteCount, 1)) })
+            else { return nil }
+            return (buffer.address, address..<address + 1)  // a kernel's extent is unknown: its first byte
+        }
+        try order.operation(.compute, touching: touched, "kernel \(launch.kernel)")
         try KernelEmulator.of(family).launch(KernelLaunch(launch.kernel, grid: launch.grid, block: launch.block, arguments))
         try checkGuards()
     }
@@ -94,11 +116,11 @@ public final class EmulatedGPU: GPUDevice, @unchecked Sendable {
             throw EmulationError("gemm: leading dimensions \(lda), \(ldb), \(ldc) too small for \(m)x\(n)x\(k)")
         }
         let size = MemoryLayout<Element>.stride
-        let pa = try check(a, bytes: size * (((transposeA ? m : k) - 1) * lda + (transposeA ? k : m)))
+        let pa = try check(a, bytes: size * (((transposeA ? m : k) - 1) * lda + (transposeA ? k : m)), "a GEMM")
             .assumingMemoryBound(to: Element.self)
-        let pb = try check(b, bytes: size * (((transposeB ? k : n) - 1) * ldb + (transposeB ? n : k)))
+        let pb = try check(b, bytes: size * (((transposeB ? k : n) - 1) * ldb + (transposeB ? n : k)), "a GEMM")
             .assumingMemoryBound(to: Element.self)
-        let pc = try check(c, bytes: 4 * ((n - 1) * ldc + m)).assumingMemoryBound(to: Float.self)
+        let pc = try check(c, bytes: 4 * ((n - 1) * ldc + m), "a GEMM").assumingMemoryBound(to: Float.self)
         for j in 0..<n {
             for i in 0..<m {
                 var sum = 0.0
@@ -113,8 +135,75 @@ public final class EmulatedGPU: GPUDevice, @unchecked Sendable {
         }
     }
 
-    public func synchronize() throws {}
+    public func synchronize() throws { order.hostSynchronizes(withStream: .compute) }
+
+    /// `cuCtxSynchronize`: the host waits for every stream.
+    public func synchronizeAllStreams() {
+        for stream in GPUStream.allCases { order.hostSynchronizes(withStream: actor(stream)) }
+    }
+
+    /// `cuStreamQuery` answering "done" (the emulator finishes everything at once): the host now knows it.
+    public func isIdle(_ stream: GPUStream) -> Bool {
+        order.hostSynchronizes(withStream: actor(stream))
+        return true
+    }
+
+    // MARK: Copy stream and events (ordered by `StreamOrder`; the data moves at once)
+
+    public func allocatePinned(bytes: Int) throws -> UnsafeMutableRawPointer {
+        let buffer = GuardedBuffer("pinned buffer \(pinnedBuffers.count) of \(bytes) bytes", bytes: bytes)
+        pinnedBuffers[buffer.address] = buffer
+        return UnsafeMutableRawPointer(bitPattern: UInt(buffer.address))!
+    }
+
+    public func freePinned(_ pointer: UnsafeMutableRawPointer) {
+        let address = UInt64(UInt(bitPattern: pointer))
+        guard let buffer = pinnedBuffers.removeValue(forKey: address) else { preconditionFailure("freePinned of \(pointer), which is not one") }
+        do {
+            try order.operation(.host, touching: [(address, address..<address + UInt64(max(buffer.byteCount, 1)))],
+                                "freeing the pinned buffer")
+            try buffer.checkGuards()
+        } catch { preconditionFailure("\(error)") }
+    }
+
+    /// The host wrote `source` just before (that is what an upload is for), so the previous copy out of
+    /// the same pinned buffer must be known to the host as finished; then the copy stream reads it.
+    public func uploadOnCopyStream(_ source: UnsafeRawPointer, to address: UInt64, bytes: Int) throws {
+        let start = UInt64(UInt(bitPattern: source))
+        guard let pinned = pinnedBuffers.values.first(where: { start >= $0.address && start + UInt64(bytes) <= $0.address + UInt64($0.byteCount) }) else {
+            throw EmulationError("an upload on the copy stream from \(source), which is not inside one pinned buffer "
+                                 + "(from pageable memory cuMemcpyHtoDAsync would run synchronously)")
+        }
+        let written = [(allocation: pinned.address, bytes: start..<start + UInt64(max(bytes, 1)))]
+        try order.operation(.host, touching: written, "the host's write into a pinned buffer")
+        try order.operation(.copy, touching: written, "an upload of \(bytes) bytes")
+        let target = try check(address, bytes: bytes, by: .copy, "an upload of \(bytes) bytes")
+        target.copyMemory(from: source, byteCount: bytes)
+        copyStreamUploads += 1
+        try checkGuards()
+    }
+
+    public func makeEvent() throws -> GPUEvent {
+        eventCount += 1
+        return GPUEvent(id: eventCount)
+    }
+
+    public func destroy(_ event: GPUEvent) {}
+
+    public func record(_ event: GPUEvent, on stream: GPUStream) throws { order.record(event.id, on: actor(stream)) }
+
+    public func wait(_ stream: GPUStream, for event: GPUEvent) throws { order.wait(actor(stream), for: event.id) }
+
+    public func synchronize(_ event: GPUEvent) throws { order.hostSynchronizes(with: event.id) }
+
+    func actor(_ stream: GPUStream) -> StreamOrder.Actor {
+        switch stream {
+        case .compute: return .compute
+        case .copy: return .copy
+        case .collectives: return .collectives
+        }
+    }
 
     /// Throws when any allocation's guard bytes changed.
-    public func checkGuards() throws { for buffer in buffers.values { try buffer.checkGuards() } }
+    public func checkGuards() throws { for buffer in Array(buffers.values) + Array(pinnedBuffers.values) { try buffer.checkGuards() } }
 }

@@ -9,6 +9,7 @@ import CUDARuntime
 public final class EmulatedNCCL: DeviceCollectiveCalls, @unchecked Sendable {
     public let name = "emulated NCCL"
     let gpu: EmulatedGPU
+    public var device: any GPUDevice { gpu }
     let host: any Communicator
     /// The collective call (from 1) from which `asynchronousError()` reports a failure; nil: never.
     public let failAtCall: Int?
@@ -42,7 +43,7 @@ public final class EmulatedNCCL: DeviceCollectiveCalls, @unchecked Sendable {
     /// The host floats behind `count` device floats at `address`.
     func floats(_ address: UInt64, _ count: Int) throws -> UnsafeMutableBufferPointer<Float> {
         guard joinedId != nil, !aborted else { throw EmulationError("a collective on a communicator that is not joined or was aborted") }
-        let pointer = try gpu.check(address, bytes: count * 4).assumingMemoryBound(to: Float.self)
+        let pointer = try gpu.check(address, bytes: count * 4, by: .collectives, "an NCCL collective").assumingMemoryBound(to: Float.self)
         return UnsafeMutableBufferPointer(start: pointer, count: count)
     }
 
@@ -63,7 +64,8 @@ public final class EmulatedNCCL: DeviceCollectiveCalls, @unchecked Sendable {
         try host.reduceScatterSum(UnsafeBufferPointer(try floats(send, count * host.worldSize)), into: try floats(receive, count))
     }
 
-    public func isFinished() throws -> Bool { true }
+    /// Everything ran at once; the host now knows the collectives stream is done.
+    public func isFinished() throws -> Bool { gpu.isIdle(.collectives) }
 
     public func asynchronousError() -> String? {
         guard let failAtCall, calls >= failAtCall else { return nil }

@@ -26,4 +26,14 @@ open class ForwardingGPU: GPUDevice, @unchecked Sendable {
         try inner.bf16GemmColumnMajor(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                                       a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
+    public func allocatePinned(bytes: Int) throws -> UnsafeMutableRawPointer { try inner.allocatePinned(bytes: bytes) }
+    open func freePinned(_ pointer: UnsafeMutableRawPointer) { inner.freePinned(pointer) }
+    open func uploadOnCopyStream(_ source: UnsafeRawPointer, to address: UInt64, bytes: Int) throws {
+        try inner.uploadOnCopyStream(source, to: address, bytes: bytes)
+    }
+    public func makeEvent() throws -> GPUEvent { try inner.makeEvent() }
+    public func destroy(_ event: GPUEvent) { inner.destroy(event) }
+    open func record(_ event: GPUEvent, on stream: GPUStream) throws { try inner.record(event, on: stream) }
+    open func wait(_ stream: GPUStream, for event: GPUEvent) throws { try inner.wait(stream, for: event) }
+    open func synchronize(_ event: GPUEvent) throws { try inner.synchronize(event) }
 }

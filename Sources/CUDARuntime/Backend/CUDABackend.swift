@@ -400,7 +400,7 @@ public final class CUDABackend: FusedLARSBackend, @unchecked Sendable {
     private func launch(_ launch: KernelLaunch) { run("\(launch)") { try gpu.launch(launch) } }
     private func launch(_ launches: [KernelLaunch]) { for launch in launches { self.launch(launch) } }
 
-    private func run<R>(_ operation: @autoclosure () -> String, _ body: () throws -> R) -> R {
+    func run<R>(_ operation: @autoclosure () -> String, _ body: () throws -> R) -> R {
         do { return try body() } catch { onDeviceError(error, operation()) }
     }
 }

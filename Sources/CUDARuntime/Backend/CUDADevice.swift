@@ -18,8 +18,14 @@ public final class CUDADevice: GPUDevice, @unchecked Sendable {
     private let device: CUdevice
     /// The device's primary context, current on the thread that made the device.
     let context: CUcontext
-    /// The one stream every operation is queued on (NCCL's collectives too, `NCCLCalls`).
+    /// The stream every operation is queued on (NCCL's collectives too, `NCCLCalls`).
     let stream: CUstream
+    /// The stream of the asynchronous batch uploads, beside `stream` (non-blocking).
+    let copyStream: CUstream
+    /// The stream of NCCL's collectives (`NCCLCalls`), beside `stream` (non-blocking).
+    let collectiveStream: CUstream
+    private var events: [Int: CUevent] = [:]
+    private var nextEvent = 0
     private let blas: cublasHandle_t
     private var modules: [CUmodule] = []
     private var functions: [String: CUfunction] = [:]
@@ -39,6 +45,12 @@ public final class CUDADevice: GPUDevice, @unchecked Sendable {
         var stream: CUstream?
         try driver.check(driver.streamCreate(&stream, 0), "cuStreamCreate")
         self.stream = stream!
+        var copyStream: CUstream?
+        try driver.check(driver.streamCreate(&copyStream, UInt32(CU_STREAM_NON_BLOCKING)), "cuStreamCreate(non-blocking)")
+        self.copyStream = copyStream!
+        var collectiveStream: CUstream?
+        try driver.check(driver.streamCreate(&collectiveStream, UInt32(CU_STREAM_NON_BLOCKING)), "cuStreamCreate(non-blocking)")
+        self.collectiveStream = collectiveStream!
         var blas: cublasHandle_t?
         try cublas.check(cublas.create(&blas), "cublasCreate")
         self.blas = blas!
@@ -62,7 +74,12 @@ public final class CUDADevice: GPUDevice, @unchecked Sendable {
     }
 
     deinit {
+        _ = driver.streamSynchronize(collectiveStream)
+        _ = driver.streamSynchronize(copyStream)
         _ = driver.streamSynchronize(stream)
+        for event in events.values { _ = driver.eventDestroy(event) }
+        _ = driver.streamDestroy(collectiveStream)
+        _ = driver.streamDestroy(copyStream)
         for module in modules { _ = driver.moduleUnload(module) }
         _ = cublas.destroy(blas)
         _ = driver.streamDestroy(stream)
@@ -121,4 +138,58 @@ public final class CUDADevice: GPUDevice, @unchecked Sendable {
     }
 
     public func synchronize() throws { try driver.check(driver.streamSynchronize(stream), "cuStreamSynchronize") }
+
+    // MARK: Copy stream and events
+
+    public func allocatePinned(bytes: Int) throws -> UnsafeMutableRawPointer {
+        var pointer: UnsafeMutableRawPointer?
+        try driver.check(driver.memAllocHost(&pointer, max(bytes, 1)), "cuMemAllocHost(\(bytes) bytes)",
+                         hint: "Page-locked host memory is exhausted: lower --batch-size or --workers.")
+        return pointer!
+    }
+
+    public func freePinned(_ pointer: UnsafeMutableRawPointer) { _ = driver.memFreeHost(pointer) }
+
+    public func uploadOnCopyStream(_ source: UnsafeRawPointer, to address: UInt64, bytes: Int) throws {
+        try driver.check(driver.memcpyHtoDAsync(address, source, bytes, copyStream), "cuMemcpyHtoDAsync(\(bytes) bytes)")
+    }
+
+    public func makeEvent() throws -> GPUEvent {
+        var event: CUevent?
+        try driver.check(driver.eventCreate(&event, UInt32(CU_EVENT_DISABLE_TIMING)), "cuEventCreate")
+        nextEvent += 1
+        events[nextEvent] = event
+        return GPUEvent(id: nextEvent)
+    }
+
+    public func destroy(_ event: GPUEvent) {
+        if let handle = events.removeValue(forKey: event.id) { _ = driver.eventDestroy(handle) }
+    }
+
+    public func record(_ event: GPUEvent, on stream: GPUStream) throws {
+        try driver.check(driver.eventRecord(try handle(event), cuStream(stream)), "cuEventRecord(\(stream) stream)")
+    }
+
+    public func wait(_ stream: GPUStream, for event: GPUEvent) throws {
+        try driver.check(driver.streamWaitEvent(cuStream(stream), try handle(event), 0), "cuStreamWaitEvent(\(stream) stream)")
+    }
+
+    public func synchronize(_ event: GPUEvent) throws {
+        try driver.check(driver.eventSynchronize(try handle(event)), "cuEventSynchronize")
+    }
+
+    private func cuStream(_ stream: GPUStream) -> CUstream {
+        switch stream {
+        case .compute: return self.stream
+        case .copy: return copyStream
+        case .collectives: return collectiveStream
+        }
+    }
+
+    private func handle(_ event: GPUEvent) throws -> CUevent {
+        guard let handle = events[event.id] else {
+            throw GPUCallError(library: "disttrain", call: "event \(event.id)", code: nil, message: "no such event on this device", hint: nil)
+        }
+        return handle
+    }
 }

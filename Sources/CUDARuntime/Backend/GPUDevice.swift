@@ -19,6 +19,39 @@ public protocol GPUDevice: KernelLauncher, AnyObject, Sendable {
     /// (`cublasGemmEx`, CUBLAS_COMPUTE_32F: tensor cores): the GEMMs of `--precision bf16`.
     func bf16GemmColumnMajor(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                              a: UInt64, lda: Int, b: UInt64, ldb: Int, beta: Float, c: UInt64, ldc: Int) throws
-    /// Waits until everything queued so far has finished.
+    /// Waits until everything queued so far on the compute stream has finished.
     func synchronize() throws
+
+    // MARK: Streams beside the compute stream (`PinnedBatchUploader`, `DeviceCommunicator`)
+    //
+    // Everything above runs on the compute stream, and the synchronous copies (`upload`, `download`) are
+    // ordered with it. The copy and collectives streams are not: they run beside it (CU_STREAM_NON_BLOCKING),
+    // so work on one that uses memory another touched must be ordered by an event, as in CUDA.
+
+    /// Page-locked host memory (`cuMemAllocHost`), which an asynchronous copy reads while the host runs on.
+    func allocatePinned(bytes: Int) throws -> UnsafeMutableRawPointer
+    func freePinned(_ pointer: UnsafeMutableRawPointer)
+    /// Queues a copy of `bytes` from pinned host memory to `address` on the copy stream.
+    func uploadOnCopyStream(_ source: UnsafeRawPointer, to address: UInt64, bytes: Int) throws
+    /// A new event (`cuEventCreate`, no timing); freed with `destroy`.
+    func makeEvent() throws -> GPUEvent
+    func destroy(_ event: GPUEvent)
+    /// Records `event` on `stream`: it completes once everything queued there before it has.
+    func record(_ event: GPUEvent, on stream: GPUStream) throws
+    /// Makes `stream` wait, on the device, for `event`'s last recording before it runs what comes after.
+    func wait(_ stream: GPUStream, for event: GPUEvent) throws
+    /// Blocks the host until `event`'s last recording has completed.
+    func synchronize(_ event: GPUEvent) throws
+}
+
+/// The device's streams: the compute stream (kernels, GEMMs, the synchronous copies), the copy stream
+/// (host-to-device batch uploads) and the collectives stream (NCCL).
+public enum GPUStream: String, Sendable, CaseIterable {
+    case compute, copy, collectives
+}
+
+/// A CUDA event, by the number its device gave it.
+public struct GPUEvent: Hashable, Sendable {
+    public let id: Int
+    public init(id: Int) { self.id = id }
 }

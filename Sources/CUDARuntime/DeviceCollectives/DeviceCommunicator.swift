@@ -8,12 +8,16 @@ import Glibc
 /// over the host communicator: rank 0 makes the communicator's unique id and broadcasts its bytes over MPI,
 /// then every rank joins.
 ///
-/// Every call queues its operation on the device's stream and waits for it by polling, so that a failure
-/// cannot hang the job: between polls it reads the communicator's asynchronous error, and past `timeout`
-/// seconds it gives up. Either way it aborts the communicator (`ncclCommAbort`, which ends the operation in
-/// flight) and throws a `CollectivesError` naming the call, the rank and what to do. A peer process that
-/// died is usually noticed first by the trainer's peer watch, which calls `abort()` before it ends the
-/// rank.
+/// Collectives run on the device's collectives stream, each after everything queued on the compute stream
+/// before it (an event recorded there, which the collectives stream waits for). `allReduceSum`,
+/// `allGather` and `reduceScatterSum` queue their operation and wait for it; `enqueueAllReduceSum` only
+/// queues (`DeviceGradientReducer` queues buckets while backward runs) and `waitForQueued` waits for all.
+/// Waiting is polling, so that a failure cannot hang the job: between polls it reads the communicator's
+/// asynchronous error, and past `timeout` seconds it gives up. Either way it aborts the communicator
+/// (`ncclCommAbort`, which ends the operation in flight) and throws a `CollectivesError` naming the call,
+/// the rank and what to do. Once a wait returns, the host knows the collectives are done, so everything it
+/// queues on the compute stream afterwards runs after them. A peer process that died is usually noticed
+/// first by the trainer's peer watch, which calls `abort()` before it ends the rank.
 public final class DeviceCommunicator: @unchecked Sendable {
     public let calls: any DeviceCollectiveCalls
     public let rank: Int
@@ -22,6 +26,8 @@ public final class DeviceCommunicator: @unchecked Sendable {
     public let timeout: Double
     /// Seconds spent waiting in the last call (queued to finished).
     public private(set) var lastWaitSeconds = 0.0
+    /// Recorded on the compute stream before each collective; the collectives stream waits for it.
+    private let computeDone: GPUEvent
 
     /// Collective over `host`: every rank must call it at the same point.
     public init(calls: any DeviceCollectiveCalls, host: any Communicator, timeout: Double) throws {
@@ -42,6 +48,37 @@ public final class DeviceCommunicator: @unchecked Sendable {
                                    rank: rank, hint: "Read rank 0's error above.")
         }
         try calls.join(uniqueId: Array(id.dropLast()), rank: rank, worldSize: worldSize)
+        computeDone = try calls.device.makeEvent()
+    }
+
+    deinit { calls.device.destroy(computeDone) }
+
+    /// Queues the sum of `tensor` over all ranks, in place, without waiting (see `waitForQueued`).
+    public func enqueueAllReduceSum(_ tensor: Tensor) throws {
+        try enqueue("allReduceSum(\(tensor.count) floats)") {
+            try calls.allReduceSum(send: address(tensor), receive: address(tensor), count: tensor.count)
+        }
+    }
+
+    /// Waits until every queued collective has finished (see the type's comment for failures); `what` names
+    /// them in an error.
+    public func waitForQueued(_ what: String) throws {
+        let started = monotonicSeconds()
+        defer { lastWaitSeconds = monotonicSeconds() - started }
+        var pause: useconds_t = 20
+        while true {
+            if let error = calls.asynchronousError() {
+                calls.abort()
+                throw failure(what, error)
+            }
+            if try calls.isFinished() { return }
+            if monotonicSeconds() - started > timeout {
+                calls.abort()
+                throw failure(what, "not finished after \(Int(timeout)) s (--collective-timeout): a peer rank died or hangs")
+            }
+            usleep(pause)
+            pause = min(pause * 2, 1000)
+        }
     }
 
     /// Sums `tensor` (device, fp32) over all ranks, in place.
@@ -84,27 +121,21 @@ public final class DeviceCommunicator: @unchecked Sendable {
         }
     }
 
-    /// Queues `enqueue`, then polls until the stream is done, the communicator reports an error, or `timeout`.
-    private func run(_ call: String, _ enqueue: () throws -> Void) throws {
-        let started = monotonicSeconds()
-        defer { lastWaitSeconds = monotonicSeconds() - started }
-        do { try enqueue() } catch {
+    /// Queues `body` on the collectives stream after what the compute stream holds so far, then waits.
+    private func run(_ call: String, _ body: () throws -> Void) throws {
+        try enqueue(call, body)
+        try waitForQueued(call)
+    }
+
+    /// Orders the collectives stream after the compute stream, then queues `body`; a failure aborts.
+    private func enqueue(_ call: String, _ body: () throws -> Void) throws {
+        do {
+            try calls.device.record(computeDone, on: .compute)
+            try calls.device.wait(.collectives, for: computeDone)
+            try body()
+        } catch {
             calls.abort()
             throw failure(call, "\(error)")
-        }
-        var pause: useconds_t = 20
-        while true {
-            if let error = calls.asynchronousError() {
-                calls.abort()
-                throw failure(call, error)
-            }
-            if try calls.isFinished() { return }
-            if monotonicSeconds() - started > timeout {
-                calls.abort()
-                throw failure(call, "not finished after \(Int(timeout)) s (--collective-timeout): a peer rank died or hangs")
-            }
-            usleep(pause)
-            pause = min(pause * 2, 1000)
         }
     }
 

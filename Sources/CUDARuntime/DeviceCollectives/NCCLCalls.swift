@@ -1,14 +1,15 @@
 import CCUDA
 import Synchronization
 
-/// `DeviceCollectiveCalls` through NCCL, on a `CUDADevice`'s stream, fp32 sums and gathers.
+/// `DeviceCollectiveCalls` through NCCL, on a `CUDADevice`'s collectives stream, fp32 sums and gathers.
 ///
 /// The communicator handle is kept as an atomic bit pattern so that `abort()` may come from another thread (the peer
 /// watch) while the training thread waits for a collective that will never finish.
 public final class NCCLCalls: DeviceCollectiveCalls {
     let nccl: NCCL
     let driver: CUDADriver
-    let device: CUDADevice
+    let cuda: CUDADevice
+    public var device: any GPUDevice { cuda }
     /// The `ncclComm_t`'s address, 0 when not joined or ended.
     private let communicator = Atomic<UInt>(0)
     public let name: String
@@ -17,7 +18,7 @@ public final class NCCLCalls: DeviceCollectiveCalls {
     public init(device: CUDADevice) throws {
         nccl = try NCCL.shared()
         driver = try CUDADriver.shared()
-        self.device = device
+        cuda = device
         var version: Int32 = 0
         try nccl.check(nccl.getVersion(&version), "ncclGetVersion")
         // NCCL ≥ 2.9 encodes major·10000 + minor·100 + patch.
@@ -41,7 +42,7 @@ public final class NCCLCalls: DeviceCollectiveCalls {
         }
         withUnsafeMutableBytes(of: &id) { $0.copyBytes(from: uniqueId) }
         // NCCL takes the GPU from the calling thread's current context.
-        try driver.check(driver.ctxSetCurrent(device.context), "cuCtxSetCurrent")
+        try driver.check(driver.ctxSetCurrent(cuda.context), "cuCtxSetCurrent")
         var handle: ncclComm_t?
         try nccl.check(nccl.commInitRank(&handle, Int32(worldSize), id, Int32(rank)),
                        "ncclCommInitRank(\(worldSize) ranks)", rank: rank)
@@ -67,24 +68,24 @@ public final class NCCLCalls: DeviceCollectiveCalls {
 
     public func allReduceSum(send: UInt64, receive: UInt64, count: Int) throws {
         try nccl.check(nccl.allReduce(UnsafeRawPointer(bitPattern: UInt(send)), UnsafeMutableRawPointer(bitPattern: UInt(receive)),
-                                      count, ncclFloat32, ncclSum, handle("ncclAllReduce"), device.stream),
+                                      count, ncclFloat32, ncclSum, handle("ncclAllReduce"), cuda.collectiveStream),
                        "ncclAllReduce(\(count) floats)")
     }
 
     public func allGather(send: UInt64, receive: UInt64, count: Int) throws {
         try nccl.check(nccl.allGather(UnsafeRawPointer(bitPattern: UInt(send)), UnsafeMutableRawPointer(bitPattern: UInt(receive)),
-                                      count, ncclFloat32, handle("ncclAllGather"), device.stream),
+                                      count, ncclFloat32, handle("ncclAllGather"), cuda.collectiveStream),
                        "ncclAllGather(\(count) floats per rank)")
     }
 
     public func reduceScatterSum(send: UInt64, receive: UInt64, count: Int) throws {
         try nccl.check(nccl.reduceScatter(UnsafeRawPointer(bitPattern: UInt(send)), UnsafeMutableRawPointer(bitPattern: UInt(receive)),
-                                          count, ncclFloat32, ncclSum, handle("ncclReduceScatter"), device.stream),
+                                          count, ncclFloat32, ncclSum, handle("ncclReduceScatter"), cuda.collectiveStream),
                        "ncclReduceScatter(\(count) floats per rank)")
     }
 
     public func isFinished() throws -> Bool {
-        let result = driver.streamQuery(device.stream)
+        let result = driver.streamQuery(cuda.collectiveStream)
         if result == CUDA_ERROR_NOT_READY { return false }
         try driver.check(result, "cuStreamQuery")
         return true

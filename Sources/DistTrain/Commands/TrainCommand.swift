@@ -57,7 +57,7 @@ struct TrainCommand: Command {
         .flag("no-knn", "skip the weighted kNN evaluation at the end"),
         .value("threads", "CPU threads per rank (default: the node's cores divided among its ranks)"),
         .flag("no-sync-bn", "several ranks: each rank's batch norms use its own share of the batch (default: SyncBN)"),
-        .flag("no-overlap", "several ranks: all-reduce the gradients after backward instead of during it"),
+        .flag("no-overlap", "several ranks: all-reduce the gradients after backward instead of during it (MPI on CPUs, NCCL on GPUs)"),
         .value("bucket-mb", default: "4", "several ranks: gradient all-reduce bucket size in MiB"),
         .value("sync-check-every", default: "100", "several ranks: compare the replicas' parameters every N steps (0: never)"),
         .value("collective-timeout", default: "1800", "several ranks: seconds without progress before a rank gives up on its peers"),

@@ -40,6 +40,9 @@ final class Trainer {
     /// The online probe's data: the training set itself, or `--probe-dataset`'s splits (rank 0).
     let probeData: ProbeData?
     let faults: FaultInjection
+    /// Moves each step's views to `backend`: on a GPU through pinned memory on the copy stream, so the
+    /// next batch's copy overlaps the current step's backward (`PinnedBatchUploader`).
+    let uploader: any BatchUploader
     /// Several ranks on GPUs: the host buffer the gradients are summed in (nil on the CPU, where they are summed in place).
     private var gradientStaging: Tensor?
     /// Several ranks on GPUs with NCCL: how the gradients are all-reduced in device memory (`fit` joins it).
@@ -61,6 +64,7 @@ final class Trainer {
         let host = CPUBackend(threads: options.threads)
         backend = device ?? host
         hostBackend = backend.device == .cpu ? backend : host
+        uploader = backend.makeBatchUploader()
         let isRoot = communicator.rank == 0
         var train = try loadDataset(name: options.dataset, split: .train, directory: options.dataDirectory,
                                     imageSize: options.imageSize)
@@ -158,6 +162,7 @@ final class Trainer {
         var watch: PeerWatch?
         var reducer: GradientAllReducer?
         var onDevice: DeviceCommunicator?
+        var deviceReducer: DeviceGradientReducer?
         if ranks > 1 {
             watch = try PeerWatch(communicator: communicator, timeoutSeconds: options.collectiveTimeout) { [checkpointDirectory] in
                 resumeHint(checkpointDirectory)
@@ -169,6 +174,7 @@ final class Trainer {
                 // waiting for the peer.
                 watch?.beforeExit = { joined.abort() }
                 onDevice = joined
+                deviceReducer = makeDeviceGradientReducer(joined)
             } else {
                 reducer = try makeGradientReducer()
             }
@@ -200,9 +206,10 @@ final class Trainer {
                 optimizer.learningRate = Float(schedule.learningRate(atStep: step))
                 method.store.zeroGradients()
                 reducer?.beginStep()
+                deviceReducer?.beginStep()
                 method.lastBackwardStore.beginBackward()
-                let view1 = backend.deviceCopy(batch.view1)
-                let view2 = batch.view2.storage === batch.view1.storage ? view1 : backend.deviceCopy(batch.view2)
+                let view1 = uploader.upload(batch.view1, view: 0)
+                let view2 = batch.view2.storage === batch.view1.storage ? view1 : uploader.upload(batch.view2, view: 1)
                 let result = method.trainStep(view1: view1, view2: view2, labels: batch.labels)
                 // The loss is the global batch's on every rank, so every rank stops here together.
                 guard result.loss.isFinite else { throw nonFiniteLoss(result.loss) }
@@ -215,10 +222,10 @@ final class Trainer {
                     gradientWait += reducer.lastWaitSeconds
                     stepWait += reducer.lastWaitSeconds
                 }
-                if let onDevice {
-                    try onDevice.allReduceSum(method.store.gradients)  // queued behind backward on the stream
-                    gradientWait += onDevice.lastWaitSeconds
-                    stepWait += onDevice.lastWaitSeconds
+                if let deviceReducer {
+                    try deviceReducer.finishStep()  // buckets summed by NCCL beside backward; wait for the rest
+                    gradientWait += deviceReducer.lastWaitSeconds
+                    stepWait += deviceReducer.lastWaitSeconds
                 }
                 communicationWait += stepWait
                 optimizer.step()
@@ -241,8 +248,8 @@ final class Trainer {
                 fields += result.terms.map { ($0.name, .number($0.value)) }
                 if options.method != "supervised" { fields.append(("embedding_std", .number(result.embeddingStd))) }
                 if let probeLoss { fields.append(("probe_loss", .number(probeLoss))) }
-                if let reducer {
-                    fields.append(("grad_sync_wait_s", .number(reducer.lastWaitSeconds)))
+                if let wait = reducer?.lastWaitSeconds ?? deviceReducer?.lastWaitSeconds {
+                    fields.append(("grad_sync_wait_s", .number(wait)))
                     fields.append(("comm_wait_s", .number(stepWait)))
                 }
                 run?.log(fields)
@@ -279,7 +286,7 @@ final class Trainer {
                 fields.append(("images_per_s", .number(Double(seen) / epochSeconds)))
                 fields.append(("elapsed_s", .number((clock.now - start).seconds)))
                 line += "  \(fixed(Double(seen) / epochSeconds, 0)) img/s  elapsed \(fixed((clock.now - start).seconds, 0)) s"
-                if reducer != nil {
+                if reducer != nil || deviceReducer != nil {
                     let gradient = gradientWait / max(epochSeconds, 1e-9), all = communicationWait / max(epochSeconds, 1e-9)
                     fields.append(("grad_sync_wait_fraction", .number(gradient)))
                     fields.append(("comm_wait_fraction", .number(all)))
@@ -349,6 +356,18 @@ final class Trainer {
             host.values.pointer[0] += 1e-3
             store.upload(from: host)
         }
+    }
+
+    /// The gradient all-reduce between GPUs with NCCL: buckets queued on the collectives stream as backward
+    /// finishes them (`--no-overlap`: all after backward).
+    private func makeDeviceGradientReducer(_ communicator: DeviceCommunicator) -> DeviceGradientReducer {
+        let reducer = DeviceGradientReducer(gradients: method.store.gradients, communicator: communicator,
+                                            bucketBytes: Int(options.bucketMegabytes * 1_048_576),
+                                            overlap: options.overlapGradientSync)
+        if reducer.overlap {
+            method.lastBackwardStore.onGradientsFinal = { [unowned reducer] in reducer.gradientsFinal(from: $0) }
+        }
+        return reducer
     }
 
     /// The gradient all-reduce: overlapped on a duplicate communicator when MPI allows concurrent calls.

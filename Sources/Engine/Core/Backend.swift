@@ -63,6 +63,8 @@ public protocol Backend: AnyObject, Sendable {
     func upload(_ source: Tensor, to destination: Tensor)
     /// Copies `source`, a tensor of this backend, into the host tensor `destination` (CPU: a plain copy).
     func download(_ source: Tensor, to destination: Tensor)
+    /// What moves the training batches from host memory to this backend (default: `CopyingBatchUploader`).
+    func makeBatchUploader() -> any BatchUploader
 
     /// `c = alpha · op(a) · op(b) + beta · c`, row-major, `op(a)` is `m×k`, `op(b)` is `k×n`.
     func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
@@ -142,6 +144,8 @@ public protocol Backend: AnyObject, Sendable {
 
 extension Backend {
     /// `host` as a tensor of this backend: the tensor itself on the CPU, an uploaded copy on a GPU.
+    public func makeBatchUploader() -> any BatchUploader { CopyingBatchUploader(backend: self) }
+
     public func deviceCopy(_ host: Tensor) -> Tensor {
         guard device != .cpu else { return host }
         let onDevice = zeros(host.shape)
