@@ -97,3 +97,14 @@ final class DropsOneOrdering: ForwardingGPU, @unchecked Sendable {
         super.freePinned(pointer)
     }
 }
+
+/// `gpu-check`'s upload check passes on the emulated GPU and reports a device that drops an ordering.
+final class BatchUploadCheckTests: XCTestCase {
+    func testPassesOnTheEmulatedGPUAndStopsOnARace() throws {
+        XCTAssertEqual(try BatchUploadCheck.run(CUDABackend(device: EmulatedGPU()), steps: 3, shape: [2, 4, 4, 1], busySize: 4), [])
+        XCTAssertThrowsError(try BatchUploadCheck.run(CUDABackend(device: DropsOneOrdering(.computeWaitsForTheCopy)), steps: 3,
+                                                      shape: [2, 4, 4, 1], busySize: 4)) { error in
+            XCTAssertTrue("\(error)".contains("race"), "\(error)")
+        }
+    }
+}

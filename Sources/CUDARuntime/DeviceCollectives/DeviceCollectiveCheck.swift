@@ -1,9 +1,9 @@
 import Engine
 
-/// Checks a `DeviceCommunicator` on known values: each collective once, on device buffers filled with
-/// small integers that depend on the rank (exact in fp32), compared with the exact answer. `gpu-check`
-/// runs it on one rank with NCCL, so the first GPU session exercises the real library; the tests run it
-/// on the emulated NCCL. Returns one line per failed check (empty: all passed).
+/// Checks a `DeviceCommunicator` on known values: each collective once, then the trainer's bucketed
+/// gradient all-reduce (`DeviceGradientReducer`), on device buffers filled with small integers that depend
+/// on the rank (exact in fp32), compared with the exact answer. `gpu-check` runs it on one rank with NCCL,
+/// so the first GPU session exercises the real library; the tests run it on the emulated NCCL. Returns one line per failed check (empty: all passed).
 public enum DeviceCollectiveCheck {
     public static func run(_ communicator: DeviceCommunicator, backend: CUDABackend) throws -> [String] {
         let r = communicator.rank, w = communicator.worldSize, n = 1027
@@ -26,6 +26,22 @@ public enum DeviceCollectiveCheck {
         let scattered = device([Float](repeating: -1, count: n))
         try communicator.reduceScatterSum(blocks, into: scattered)
         compare("reduceScatterSum(\(n) floats per rank)", scattered, [Float](repeating: Float(rankSum * (r + 1)), count: n))
+        // The trainer's path: buckets queued on the collectives stream while a simulated backward (kernels
+        // filling the gradients from the end) still runs, then one wait.
+        let gradients = backend.zeros([n])
+        let reducer = DeviceGradientReducer(gradients: gradients, communicator: communicator, bucketBytes: 4 * 100, overlap: true)
+        reducer.beginStep()
+        // Layer k (from the end) holds 250 gradients, all (rank + 1)·(k + 1).
+        func layer(_ index: Int) -> Int { (n - 1 - index) / 250 }
+        for upper in stride(from: n, to: 0, by: -250) {
+            let lower = max(0, upper - 250)
+            backend.fill(Tensor(view: gradients.storage, offset: gradients.offset + lower, shape: [upper - lower]),
+                         with: Float((r + 1) * (layer(lower) + 1)))
+            reducer.gradientsFinal(from: lower)
+        }
+        try reducer.finishStep()
+        compare("DeviceGradientReducer (\(reducer.buckets.count) buckets of 100 floats, \(reducer.lastOverlappedBuckets) "
+                + "queued during backward)", gradients, (0..<n).map { Float(rankSum * (layer($0) + 1)) })
         return failures
     }
 }

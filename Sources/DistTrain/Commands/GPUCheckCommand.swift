@@ -23,10 +23,12 @@ struct GPUCheckCommand: Command {
                  training step of SimCLR, VICReg, BYOL and the supervised baseline, at a small size and with
                  ResNet-18 on 32x32 RGB views at batch 32, against the same step on the CPU: the loss and its
                  terms, the probe's features, every gradient, the BN statistics, the parameters after the
-                 optimiser step and BYOL's EMA target, in fp32 (bar 1e-4, the loss 1e-5). Then, when
+                 optimiser step and BYOL's EMA target, in fp32 (bar 1e-4, the loss 1e-5; at ResNet-18 size the
+                 gradients 10x the CPU's own 1-vs-N-thread spread). Then 12 batch uploads through pinned
+                 memory on the copy stream, each read back intact while GEMMs keep the GPU busy. Then, when
                  libnccl.so.2 can be opened, NCCL's all-reduce, all-gather and reduce-scatter on a one-rank
-                 communicator with known values. Exits 1 when a check fails or no GPU can be opened, naming
-                 the library and where it looked.
+                 communicator with known values, and the trainer's bucketed all-reduce on its stream. Exits 1
+                 when a check fails or no GPU can be opened, naming the library and where it looked.
                  """)
     }
 
@@ -59,6 +61,10 @@ struct GPUCheckCommand: Command {
             let count = total - before.0, bad = failed.count - before.1
             printFlushed("gpu-check: \(count - bad) of \(count) training-step outputs match the CPU backend")
         }
+        let uploads = try BatchUploadCheck.run(CUDABackend(device: device))
+        for line in uploads { printFlushed("FAIL \(line)") }
+        printFlushed("batch upload: " + (uploads.isEmpty ? "12 uploads through pinned memory on the copy stream, each read intact" : "\(uploads.count) wrong reads"))
+        failed += uploads
         failed += try checkNCCL(device)
         if !failed.isEmpty {
             throw GPUCheckFailure(description: "\(failed.count) checks failed: " + failed.joined(separator: ", "))
