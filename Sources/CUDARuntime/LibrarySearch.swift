@@ -141,7 +141,7 @@ public struct LibrarySearch: Sendable {
     }
 
     private func subfolders(of path: String) -> [String] {
-        guard let names = directoryEntries(path) else { return [] }
+        guard let names = try? directoryEntries(path) else { return [] }
         return names.sorted().filter { isDirectory(path + "/" + $0) }
     }
 

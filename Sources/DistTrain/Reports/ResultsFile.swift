@@ -84,15 +84,6 @@ enum ResultsFile {
 
     /// `eval*.json` files in `directory`, sorted by name.
     static func evalFiles(in directory: String) throws -> [String] {
-        guard let handle = opendir(directory) else {
-            throw FileError(directory, "cannot list the run directory: \(String(cString: strerror(errno)))")
-        }
-        defer { closedir(handle) }
-        var names: [String] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasPrefix("eval") && name.hasSuffix(".json") { names.append(name) }
-        }
-        return names.sorted()
+        try directoryEntries(directory).filter { $0.hasPrefix("eval") && $0.hasSuffix(".json") }.sorted()
     }
 }

@@ -76,9 +76,9 @@ public func makeDirectories(_ path: String) throws {
     }
 }
 
-/// The names in folder `path` (without "." and ".."), unsorted; nil when it cannot be listed.
-public func directoryEntries(_ path: String) -> [String]? {
-    guard let handle = opendir(path) else { return nil }
+/// The names in folder `path` (without "." and ".."), unsorted.
+public func directoryEntries(_ path: String) throws -> [String] {
+    guard let handle = opendir(path) else { throw FileError(path, "cannot list the folder: \(String(cString: strerror(errno)))") }
     defer { closedir(handle) }
     var names: [String] = []
     while let entry = readdir(handle) {
