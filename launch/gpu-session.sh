@@ -63,7 +63,7 @@ step() {
     printf '%-14s %-18s %4ds  %s\n' "$name" "$result" "$seconds" "$(grep -E 'disttrain / pytorch|op outputs match|training-step outputs match|images/s' "$logs/$name.log" | tail -n 2 | tr '\n' ' ')" >>"$summary"
 }
 
-step env 20 bash -c "nvidia-smi; echo; python3 -c 'import torch, sys; print(sys.executable, torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))'; echo DISTTRAIN_CUDA_PATH=$DISTTRAIN_CUDA_PATH; nproc"
+step env 20 bash -c "nvidia-smi; echo; python3 -c 'import torch, sys; print(sys.executable, torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))'; echo DISTTRAIN_CUDA_PATH=$DISTTRAIN_CUDA_PATH; nproc; ldd --version | head -n 1"
 step gpu-check 150 "$bin" gpu-check
 bench=(python3 "$repo/scripts/bench_pytorch_gpu.py" --disttrain "$bin" --batch-size 256)
 step bench-224-bf16 90 "${bench[@]}" --precision bf16 --stem imagenet --image-size 224
