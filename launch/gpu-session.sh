@@ -76,6 +76,13 @@ step loader 30 "$bin" bench --loader --image-size 224 --preset imagenet --worker
 step train 60 "$bin" train --device cuda --precision bf16 --dataset synthetic --method simclr --width 1 --batch-size 256 \
     --epochs 3 --workers "$(nproc)" --run-dir "$logs/run"
 
+# The issue's loader target: the 224 px loader's images/s over disttrain's 224 px step's (at least 1).
+rate() { grep -E -o 'throughput +[0-9.]+ images/s' "$logs/$1.log" 2>/dev/null | tail -n 1 | grep -E -o '[0-9.]+' | head -n 1; }
+loader_rate=$(rate loader)
+step_rate=$(rate bench-224-bf16)
+if [[ -n "$loader_rate" && -n "$step_rate" ]]; then
+    echo "loader / step at 224 px bf16: $(awk -v a="$loader_rate" -v b="$step_rate" 'BEGIN { printf "%.2f", a / b }') ($loader_rate over $step_rate images/s; target: at least 1)" >>"$summary"
+fi
 tar -czf "$out/logs.tar.gz" -C "$logs" --exclude=checkpoints .
 echo
 echo "==> summary ($summary; every log in $out/logs.tar.gz)"
