@@ -24,7 +24,7 @@ final class JSONTests: XCTestCase {
     func testNumbersKeepDoublePrecision() throws {
         XCTAssertEqual(try JSON.parse("0.1"), .number(0.1))
         XCTAssertEqual(try JSON.parse("123456789012345678"), .number(123456789012345678))
-        XCTAssertEqual(try JSON.parse("5e-324"), .number(5e-324))
+        XCTAssertEqual(try JSON.parse("4.9406564584124654e-324"), .number(.leastNonzeroMagnitude))
         XCTAssertEqual(JSON.number(3).integer, 3)
         XCTAssertNil(JSON.number(3.5).integer)
         XCTAssertNil(JSON.string("3").integer)
