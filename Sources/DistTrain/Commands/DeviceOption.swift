@@ -43,7 +43,10 @@ func deviceCollectiveCalls(_ request: GPUCollectivesRequest, backend: (any Backe
     let missingSomewhere = try communicator.allReduceMax(calls == nil ? 1 : 0) > 0
     switch (request, missingSomewhere) {
     case (_, false):
-        if communicator.rank == 0, let calls { printFlushed("gradients: all-reduced between the GPUs by \(calls.name)") }
+        if communicator.rank == 0, let calls {
+            printFlushed("gradients: all-reduced between the GPUs by \(calls.name), on a stream of their own "
+                         + "(--bucket-mb buckets queued during backward unless --no-overlap)")
+        }
         return calls
     case (.nccl, true):
         throw failure.map { UsageError("--gpu-collectives nccl: \($0)") }
