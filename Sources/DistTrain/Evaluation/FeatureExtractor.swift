@@ -5,6 +5,10 @@ import Models
 /// Encoder features of a whole dataset, in evaluation mode (running BN statistics), without augmentation
 /// (or, with `horizontalFlip`, of every image mirrored left-right). Returns `[N, F]` features (in host
 /// memory, whatever `backend` the encoder runs on) and the labels.
+///
+/// On a GPU the host assembles batch i+1 while the device still runs batch i's forward (queued, not waited
+/// for); then batch i's features come down, and batch i+1 goes up through the backend's `BatchUploader`.
+/// The encoder reuses its output buffer, so each batch's features are downloaded before the next forward.
 func extractFeatures(encoder: ResNet, mode: Mode, dataset: ImageDataset, normalization: Normalization,
                      batchSize: Int, backend: any Backend,
                      horizontalFlip: Bool = false) throws -> (features: Tensor, labels: [Int32]) {
@@ -16,15 +20,24 @@ func extractFeatures(encoder: ResNet, mode: Mode, dataset: ImageDataset, normali
     let features = Tensor(zeros: [dataset.count, featureCount])
     var labels: [Int32] = []
     labels.reserveCapacity(dataset.count)
-    var start = 0
-    while start < dataset.count {
+    let uploader = backend.makeBatchUploader()
+    /// Batch `[start, start + count)` assembled in host memory.
+    func assemble(_ start: Int) -> Tensor {
         let count = min(batchSize, dataset.count - start)
         let batch = Tensor(zeros: [count, dataset.height, dataset.width, dataset.channels])
         labels += assembler.assemble(indices: Array(start..<(start + count)), epoch: 0, into: batch)
         if horizontalFlip { mirrorLeftRight(batch) }
-        let out = backend.onHost(encoder.forward(backend.deviceCopy(batch)))
-        Tensor(view: features.storage, offset: start * featureCount, shape: [count, featureCount]).assign(from: out)
-        start += count
+        return batch
+    }
+    var start = 0
+    var output = dataset.count > 0 ? encoder.forward(uploader.upload(assemble(0), view: 0)) : nil
+    while let queued = output {
+        let next = start + queued.shape[0]
+        let nextBatch = next < dataset.count ? assemble(next) : nil  // while the device runs the queued forward
+        let out = backend.onHost(queued)
+        Tensor(view: features.storage, offset: start * featureCount, shape: [out.shape[0], featureCount]).assign(from: out)
+        output = nextBatch.map { encoder.forward(uploader.upload($0, view: 0)) }
+        start = next
     }
     return (features, labels)
 }
