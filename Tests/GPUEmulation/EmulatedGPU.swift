@@ -57,7 +57,7 @@ public final class EmulatedGPU: GPUDevice, @unchecked Sendable {
     func check(_ device: UInt64, bytes: Int, by actor: StreamOrder.Actor = .compute, _ what: String = "a device operation") throws
         -> UnsafeMutableRawPointer {
         let address = try host(device)
-        guard let buffer = buffers.values.first(where: { address >= $0.address && address + UInt64(bytes) <= $0.address + UInt64($0.byteCount) }) else {
+        guard let buffer = buffers.values.first(where: { $0.holds(address, bytes: bytes) }) else {
             throw EmulationError("\(bytes) bytes at \(device) are not inside one allocation")
         }
         try order.operation(actor, touching: [(buffer.address, address..<address + UInt64(max(bytes, 1)))], what)
@@ -170,7 +170,7 @@ public final class EmulatedGPU: GPUDevice, @unchecked Sendable {
     /// the same pinned buffer must be known to the host as finished; then the copy stream reads it.
     public func uploadOnCopyStream(_ source: UnsafeRawPointer, to address: UInt64, bytes: Int) throws {
         let start = UInt64(UInt(bitPattern: source))
-        guard let pinned = pinnedBuffers.values.first(where: { start >= $0.address && start + UInt64(bytes) <= $0.address + UInt64($0.byteCount) }) else {
+        guard let pinned = pinnedBuffers.values.first(where: { $0.holds(start, bytes: bytes) }) else {
             throw EmulationError("an upload on the copy stream from \(source), which is not inside one pinned buffer "
                                  + "(from pageable memory cuMemcpyHtoDAsync would run synchronously)")
         }

@@ -21,6 +21,11 @@ public final class GuardedBuffer {
     public var pointer: UnsafeMutableRawPointer { base + Self.guardBytes }
     public var address: UInt64 { UInt64(UInt(bitPattern: pointer)) }
 
+    /// Whether the `bytes` bytes from host address `start` on lie inside this buffer.
+    public func holds(_ start: UInt64, bytes: Int) -> Bool {
+        start >= address && start + UInt64(bytes) <= address + UInt64(byteCount)
+    }
+
     public convenience init(_ name: String, floats: [Float]) {
         self.init(name, bytes: floats.count * 4)
         pointer.copyMemory(from: floats, byteCount: floats.count * 4)

@@ -6,7 +6,10 @@ import Engine
 /// every read compared with what was uploaded. A missing or misplaced event shows up as a stale or torn
 /// batch. Returns one line per wrong read (empty: all passed); device errors are thrown.
 public enum BatchUploadCheck {
-    public static func run(_ backend: CUDABackend, steps: Int = 6, shape: [Int] = [64, 32, 32, 3], busySize n: Int = 2048) throws
+    /// Steps `run` makes by default, each uploading two views.
+    public static let defaultSteps = 6
+
+    public static func run(_ backend: CUDABackend, steps: Int = defaultSteps, shape: [Int] = [64, 32, 32, 3], busySize n: Int = 2048) throws
         -> [String] {
         let uploader = PinnedBatchUploader(backend: backend)
         let count = shape.reduce(1, *)

@@ -42,15 +42,9 @@ public final class CUDADevice: GPUDevice, @unchecked Sendable {
         try driver.check(driver.devicePrimaryCtxRetain(&context, device), "cuDevicePrimaryCtxRetain(\(info.ordinal))")
         self.context = context!
         try driver.check(driver.ctxSetCurrent(context), "cuCtxSetCurrent")
-        var stream: CUstream?
-        try driver.check(driver.streamCreate(&stream, 0), "cuStreamCreate")
-        self.stream = stream!
-        var copyStream: CUstream?
-        try driver.check(driver.streamCreate(&copyStream, UInt32(CU_STREAM_NON_BLOCKING)), "cuStreamCreate(non-blocking)")
-        self.copyStream = copyStream!
-        var collectiveStream: CUstream?
-        try driver.check(driver.streamCreate(&collectiveStream, UInt32(CU_STREAM_NON_BLOCKING)), "cuStreamCreate(non-blocking)")
-        self.collectiveStream = collectiveStream!
+        stream = try Self.makeStream(driver, blocking: true)
+        copyStream = try Self.makeStream(driver, blocking: false)
+        collectiveStream = try Self.makeStream(driver, blocking: false)
         var blas: cublasHandle_t?
         try cublas.check(cublas.create(&blas), "cublasCreate")
         self.blas = blas!
@@ -176,6 +170,14 @@ public final class CUDADevice: GPUDevice, @unchecked Sendable {
 
     public func synchronize(_ event: GPUEvent) throws {
         try driver.check(driver.eventSynchronize(try handle(event)), "cuEventSynchronize")
+    }
+
+    /// A new stream; a blocking one is ordered with the legacy default stream (the synchronous copies).
+    private static func makeStream(_ driver: CUDADriver, blocking: Bool) throws -> CUstream {
+        var stream: CUstream?
+        try driver.check(driver.streamCreate(&stream, blocking ? 0 : UInt32(CU_STREAM_NON_BLOCKING)),
+                         blocking ? "cuStreamCreate" : "cuStreamCreate(non-blocking)")
+        return stream!
     }
 
     private func cuStream(_ stream: GPUStream) -> CUstream {

@@ -24,7 +24,7 @@ struct GPUCheckCommand: Command {
                  ResNet-18 on 32x32 RGB views at batch 32, against the same step on the CPU: the loss and its
                  terms, the probe's features, every gradient, the BN statistics, the parameters after the
                  optimiser step and BYOL's EMA target, in fp32 (bar 1e-4, the loss 1e-5; at ResNet-18 size the
-                 gradients 10x the CPU's own 1-vs-N-thread spread). Then 12 batch uploads through pinned
+                 gradients 10x the CPU's own 1-vs-N-thread spread). Then \(2 * BatchUploadCheck.defaultSteps) batch uploads through pinned
                  memory on the copy stream, each read back intact while GEMMs keep the GPU busy. Then, when
                  libnccl.so.2 can be opened, NCCL's all-reduce, all-gather and reduce-scatter on a one-rank
                  communicator with known values, and the trainer's bucketed all-reduce on its stream. Exits 1
@@ -63,7 +63,9 @@ struct GPUCheckCommand: Command {
         }
         let uploads = try BatchUploadCheck.run(CUDABackend(device: device))
         for line in uploads { printFlushed("FAIL \(line)") }
-        printFlushed("batch upload: " + (uploads.isEmpty ? "12 uploads through pinned memory on the copy stream, each read intact" : "\(uploads.count) wrong reads"))
+        printFlushed("batch upload: " + (uploads.isEmpty
+            ? "\(2 * BatchUploadCheck.defaultSteps) uploads through pinned memory on the copy stream, each read intact"
+            : "\(uploads.count) wrong reads"))
         failed += uploads
         failed += try checkNCCL(device)
         if !failed.isEmpty {
