@@ -15,6 +15,20 @@ public struct OpComparison: Sendable, CustomStringConvertible {
     public var description: String {
         "\(passed ? "ok  " : "FAIL") \(operation): relative error \(relativeError) (bar \(bar))"
     }
+
+    /// `‖got − expected‖∞ / scale` (default `‖expected‖∞`); infinity when `got` holds a non-finite value or the
+    /// counts differ.
+    public static func relativeError(_ got: [Float], _ expected: [Float], scale: Double? = nil) -> Double {
+        guard got.count == expected.count, !got.contains(where: { !$0.isFinite }) else { return .infinity }
+        let scale = scale ?? Double(expected.map { abs($0) }.max() ?? 0)
+        let difference = zip(got, expected).map { abs(Double($0) - Double($1)) }.max() ?? 0
+        return difference / max(scale, 1e-30)
+    }
+
+    /// `|got − expected| / scale` (default `|expected|`); infinity when `got` is not finite.
+    public static func relativeError(_ got: Double, _ expected: Double, scale: Double? = nil) -> Double {
+        got.isFinite ? abs(got - expected) / max(scale ?? abs(expected), 1e-30) : .infinity
+    }
 }
 
 /// Every op of `CUDABackend` against `CPUBackend` on the same random inputs: the issue's "every op on GPU
@@ -61,19 +75,12 @@ public struct BackendComparison {
     func zeros(_ shape: [Int]) -> Pair { (Tensor(zeros: shape), gpu.zeros(shape)) }
 
     mutating func record(_ operation: String, _ pair: Pair, bar: Double = 1e-4) {
-        let got = gpu.download(pair.gpu), expected = pair.cpu.array
-        var difference = 0.0, scale = 0.0
-        for (a, b) in zip(got, expected) {
-            difference = max(difference, abs(Double(a) - Double(b)))
-            scale = max(scale, abs(Double(b)))
-        }
-        let error = got.contains { !$0.isFinite } ? Double.infinity : difference / max(scale, 1e-30)
+        let error = OpComparison.relativeError(gpu.download(pair.gpu), pair.cpu.array)
         results.append(OpComparison(operation: operation, relativeError: error, bar: bar))
     }
 
     mutating func record(_ operation: String, _ got: Double, _ expected: Double, bar: Double = 1e-4) {
-        let error = got.isFinite ? abs(got - expected) / max(abs(expected), 1e-30) : .infinity
-        results.append(OpComparison(operation: operation, relativeError: error, bar: bar))
+        results.append(OpComparison(operation: operation, relativeError: OpComparison.relativeError(got, expected), bar: bar))
     }
 
     /// Both backends run `body`.

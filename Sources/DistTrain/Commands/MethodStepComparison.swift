@@ -122,11 +122,11 @@ struct MethodStepComparison {
         var worst = (name: "", error: -1.0)
         for ((name, values), (_, reference)) in zip(got.gradientsByTensor, expected.gradientsByTensor) {
             let scale = max(Double(reference.map { abs($0) }.max() ?? 0), 1e-3 * largest)
-            let error = relativeError(values, reference, scale: scale)
+            let error = OpComparison.relativeError(values, reference, scale: scale)
             if error > worst.error || error.isNaN { worst = (name, error) }
         }
-        return (relativeError(got.gradients, expected.gradients), worst,
-                relativeError(got.valuesAfterStep, expected.valuesAfterStep))
+        return (OpComparison.relativeError(got.gradients, expected.gradients), worst,
+                OpComparison.relativeError(got.valuesAfterStep, expected.valuesAfterStep))
     }
 
     mutating func compareStep(_ name: String) {
@@ -160,20 +160,10 @@ struct MethodStepComparison {
     }
 
     mutating func record(_ operation: String, _ got: [Float], _ expected: [Float], bar: Double = 1e-4) {
-        results.append(OpComparison(operation: operation, relativeError: Self.relativeError(got, expected), bar: bar))
+        results.append(OpComparison(operation: operation, relativeError: OpComparison.relativeError(got, expected), bar: bar))
     }
 
     mutating func record(_ operation: String, _ got: Double, _ expected: Double, scale: Double? = nil, bar: Double) {
-        let error = got.isFinite ? abs(got - expected) / max(scale ?? abs(expected), 1e-30) : .infinity
-        results.append(OpComparison(operation: operation, relativeError: error, bar: bar))
-    }
-
-    /// `‖got − expected‖∞ / scale` (default `‖expected‖∞`); infinity when `got` holds a non-finite value or the
-    /// counts differ.
-    static func relativeError(_ got: [Float], _ expected: [Float], scale: Double? = nil) -> Double {
-        let scale = scale ?? Double(expected.map { abs($0) }.max() ?? 0)
-        guard got.count == expected.count, !got.contains(where: { !$0.isFinite }) else { return .infinity }
-        let difference = zip(got, expected).map { abs(Double($0) - Double($1)) }.max() ?? 0
-        return difference / max(scale, 1e-30)
+        results.append(OpComparison(operation: operation, relativeError: OpComparison.relativeError(got, expected, scale: scale), bar: bar))
     }
 }
