@@ -67,7 +67,9 @@ struct LabelMap {
             for (name, value) in try JSON.parseObject(bytes) {
                 if case .string(let text) = value { references[name] = .name(text); continue }
                 guard let index = value.integer else {
-                    throw JSONContentError("\(jsonQuoted(name)) maps to \(value.kind == "a number" ? "a number that is not a whole number" : value.kind)")
+                    var what = value.kind
+                    if case .number = value { what = "a number that is not a whole number" }
+                    throw JSONContentError("\(jsonQuoted(name)) maps to \(what)")
                 }
                 references[name] = .index(index)
             }
