@@ -11,10 +11,10 @@
 # 10-minute command limit):
 #   env        nvidia-smi, the Python and PyTorch that scripts/bench_pytorch_gpu.py will use
 #   gpu-check  every op against the CPU backend (fp32, bf16), a training step of each method, NCCL on one rank
-#   bench-*    disttrain's ResNet-18 step against PyTorch's on this GPU (images/s and their ratio):
-#              224 px ImageNet stem and 32 px CIFAR stem, batch 256, bf16 (the target); with
-#              GPU_SESSION_FP32=1 also 224 px in fp32 (2 more minutes at most)
-#   profile    where disttrain's GPU step spends its time: the whole step, then every convolution
+#   bench-*    disttrain's ResNet-18 SimCLR step (two views, projector, NT-Xent, LARS) against PyTorch's
+#              on this GPU (images/s and their ratio): 224 px ImageNet stem and 32 px CIFAR stem, batch 256,
+#              bf16 (the target); with GPU_SESSION_FP32=1 also 224 px in fp32 (2 more minutes at most)
+#   profile    the same SimCLR step's time, then where the encoder's time goes: forward, backward, every convolution
 #   loader     the 224 px loader's images/s on this machine's cores (compare with the step's)
 #   train      `train --device cuda` end to end on the synthetic dataset (2048 images of 32x32x3): 3 epochs
 #              of 8 steps, the online probe, checkpoints, kNN
@@ -65,18 +65,19 @@ step() {
 
 step env 20 bash -c "nvidia-smi; echo; python3 -c 'import torch, sys; print(sys.executable, torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))'; echo DISTTRAIN_CUDA_PATH=$DISTTRAIN_CUDA_PATH; nproc; ldd --version | head -n 1"
 step gpu-check 150 "$bin" gpu-check
-bench=(python3 "$repo/scripts/bench_pytorch_gpu.py" --disttrain "$bin" --batch-size 256)
+bench=(python3 "$repo/scripts/bench_pytorch_gpu.py" --disttrain "$bin" --method simclr --batch-size 256)
 step bench-224-bf16 90 "${bench[@]}" --precision bf16 --stem imagenet --image-size 224
 step bench-32-bf16 60 "${bench[@]}" --precision bf16 --stem cifar --image-size 32
 if [[ "${GPU_SESSION_FP32:-0}" == 1 ]]; then
     step bench-224-fp32 120 "${bench[@]}" --precision fp32 --stem imagenet --image-size 224
 fi
-step profile 60 "$bin" bench --device cuda --precision bf16 --stem imagenet --image-size 224 --batch-size 256 --profile
+step profile 60 "$bin" bench --device cuda --precision bf16 --method simclr --stem imagenet --image-size 224 --batch-size 256 --profile
 step loader 30 "$bin" bench --loader --image-size 224 --preset imagenet --workers "$(nproc)" --batch-size 256
 step train 60 "$bin" train --device cuda --precision bf16 --dataset synthetic --method simclr --width 1 --batch-size 256 \
     --epochs 3 --workers "$(nproc)" --run-dir "$logs/run"
 
-# The loader target: the 224 px loader's images/s over disttrain's 224 px step's (at least 1).
+# The loader target: the 224 px loader's images/s over disttrain's 224 px SimCLR step's (at least 1;
+# both count images, each of which gives two views).
 rate() { grep -E -o 'throughput +[0-9.]+ images/s' "$logs/$1.log" 2>/dev/null | tail -n 1 | grep -E -o '[0-9.]+' | head -n 1; }
 loader_rate=$(rate loader)
 step_rate=$(rate bench-224-bf16)

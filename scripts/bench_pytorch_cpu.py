@@ -1,7 +1,9 @@
 """PyTorch twin of `disttrain bench` on the CPU: the same ResNet-18 (CIFAR stem) training step
-(forward + cross-entropy + backward + SGD), timed the same way, plus peak resident memory.
+(`--method classifier`: forward + cross-entropy + backward + SGD; `--method simclr`: SimCLR's step on two
+views with its projector, NT-Xent and LARS, `simclr_step.py`), timed the same way, plus peak resident memory.
 
     .venv-ref/bin/python scripts/bench_pytorch_cpu.py --threads 2 --batch-size 64
+    .venv-ref/bin/python scripts/bench_pytorch_cpu.py --threads 2 --batch-size 64 --method simclr
 
 Prints images/s, the step's GFLOP/s (same FLOP count as disttrain: 2·M·K·N per conv/linear GEMM, three
 GEMMs per layer, two for the first conv), torch.mm GFLOP/s on 2048² and peak RSS. Run it in its own
@@ -13,14 +15,8 @@ import time
 
 import torch
 import torch.nn as nn
-import torchvision
 
-
-def resnet18_cifar(in_channels: int, classes: int) -> nn.Module:
-    model = torchvision.models.resnet18(num_classes=classes)
-    model.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
-    model.maxpool = nn.Identity()
-    return model
+from simclr_step import SimCLRStep, resnet18
 
 
 def step_flops(model: nn.Module, x: torch.Tensor) -> float:
@@ -66,23 +62,30 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--no-channels-last", action="store_true")
+    parser.add_argument("--method", choices=["classifier", "simclr"], default="classifier")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    model = resnet18_cifar(args.channels, 10)
-    x = torch.randn(args.batch_size, args.channels, args.image_size, args.image_size)
-    y = torch.arange(args.batch_size) % 10
-    if not args.no_channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    flops = step_flops(model, x)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    loss_fn = nn.CrossEntropyLoss()
+    if args.method == "simclr":
+        simclr = SimCLRStep("cifar", args.channels, args.image_size, args.batch_size, torch.device("cpu"),
+                            bf16=False, channels_last=not args.no_channels_last)
+        flops = 2 * step_flops(nn.Sequential(simclr.encoder, simclr.projector), simclr.views[0])  # two views
+        step = simclr.run
+    else:
+        torch.manual_seed(0)
+        model = resnet18("cifar", args.channels, 10)
+        x = torch.randn(args.batch_size, args.channels, args.image_size, args.image_size)
+        y = torch.arange(args.batch_size) % 10
+        if not args.no_channels_last:
+            model = model.to(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
+        flops = step_flops(model, x)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+        loss_fn = nn.CrossEntropyLoss()
 
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
-        optimizer.step()
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            loss_fn(model(x), y).backward()
+            optimizer.step()
 
     mm_before = mm_gflops(2048)
     for _ in range(2):
@@ -95,7 +98,8 @@ def main() -> None:
     mm_after = mm_gflops(2048)
     median = sorted(times)[len(times) // 2]
     mm = max(mm_before, mm_after)
-    print(f"pytorch     {torch.__version__}, threads {args.threads}, channels_last {not args.no_channels_last}")
+    print(f"pytorch     {torch.__version__}, {args.method} step, threads {args.threads}, "
+          f"channels_last {not args.no_channels_last}")
     print(f"step        median {median * 1e3:.1f} ms over {args.steps} steps")
     print(f"throughput  {args.batch_size / median:.1f} images/s")
     print(f"step flops  {flops / 1e9:.2f} GFLOP per step -> {flops / median / 1e9:.1f} GFLOP/s")

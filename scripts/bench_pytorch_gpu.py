@@ -1,10 +1,12 @@
 """PyTorch twin of `disttrain bench --device cuda`, run on the same GPU in the same run: the same ResNet-18
-training step (forward + cross-entropy + backward + SGD, one random batch), PyTorch the way a practitioner
-would run it fast (channels_last, cuDNN benchmark mode, bf16 autocast or fp32 with TF32 off), then
-`disttrain bench` with the same settings, and the ratio of the two throughputs.
+training step on random inputs, PyTorch the way a practitioner would run it fast (channels_last, cuDNN
+benchmark mode, bf16 autocast or fp32 with TF32 off), then `disttrain bench` with the same settings, and
+the ratio of the two throughputs. `--method simclr` (the issue's benchmark) times SimCLR's step: two
+views through encoder and projector, NT-Xent, LARS (`simclr_step.py`); `--method classifier` a ResNet
+with a 10-way head, cross-entropy and SGD.
 
-    python3 scripts/bench_pytorch_gpu.py --disttrain bin/disttrain --stem imagenet --image-size 224 --batch-size 256
-    python3 scripts/bench_pytorch_gpu.py --disttrain bin/disttrain --stem cifar --image-size 32 --batch-size 256
+    python3 scripts/bench_pytorch_gpu.py --disttrain bin/disttrain --method simclr --stem imagenet --image-size 224 --batch-size 256
+    python3 scripts/bench_pytorch_gpu.py --disttrain bin/disttrain --method simclr --stem cifar --image-size 32 --batch-size 256
 
 `--precision` goes to both: PyTorch's bf16 autocast (bf16 convolutions and activations) against
 disttrain's `--precision bf16` (bf16 GEMM operands on the tensor cores, fp32 activations), or fp32 on
@@ -18,17 +20,8 @@ import time
 
 import torch
 import torch.nn as nn
-import torchvision
 
-
-def resnet18(stem: str, in_channels: int, classes: int) -> nn.Module:
-    model = torchvision.models.resnet18(num_classes=classes)
-    if stem == "cifar":
-        model.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
-        model.maxpool = nn.Identity()
-    elif in_channels != 3:
-        model.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
-    return model
+from simclr_step import SimCLRStep, resnet18
 
 
 def synchronize(device: torch.device) -> None:
@@ -36,7 +29,7 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def pytorch_images_per_second(args: argparse.Namespace, device: torch.device) -> float:
+def classifier_step(args: argparse.Namespace, device: torch.device):
     torch.manual_seed(0)
     model = resnet18(args.stem, args.channels, 10).to(device).to(memory_format=torch.channels_last)
     x = torch.randn(args.batch_size, args.channels, args.image_size, args.image_size, device=device)
@@ -53,6 +46,15 @@ def pytorch_images_per_second(args: argparse.Namespace, device: torch.device) ->
         loss.backward()
         optimizer.step()
 
+    return step
+
+
+def pytorch_images_per_second(args: argparse.Namespace, device: torch.device) -> float:
+    if args.method == "simclr":
+        step = SimCLRStep(args.stem, args.channels, args.image_size, args.batch_size, device,
+                          bf16=args.precision == "bf16").run
+    else:
+        step = classifier_step(args, device)
     for _ in range(3):  # warm-up, and cuDNN's benchmark search
         step()
     synchronize(device)
@@ -67,7 +69,7 @@ def pytorch_images_per_second(args: argparse.Namespace, device: torch.device) ->
 
 
 def disttrain_images_per_second(args: argparse.Namespace) -> float:
-    command = [args.disttrain, "bench", "--device", args.disttrain_device, "--stem", args.stem,
+    command = [args.disttrain, "bench", "--device", args.disttrain_device, "--method", args.method, "--stem", args.stem,
                "--image-size", str(args.image_size), "--channels", str(args.channels),
                "--batch-size", str(args.batch_size), "--steps", str(args.steps), "--precision", args.precision]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -81,6 +83,7 @@ def disttrain_images_per_second(args: argparse.Namespace) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--method", choices=["simclr", "classifier"], default="simclr")
     parser.add_argument("--stem", choices=["cifar", "imagenet"], default="cifar")
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--channels", type=int, default=3)
@@ -95,7 +98,7 @@ def main() -> None:
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32, as disttrain's cuBLAS calls
     torch.backends.cudnn.allow_tf32 = False
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"pytorch     {torch.__version__} on {name}: ResNet-18 {args.stem} stem, {args.channels}x{args.image_size}x"
+    print(f"pytorch     {torch.__version__} on {name}: {args.method} step, ResNet-18 {args.stem} stem, {args.channels}x{args.image_size}x"
           f"{args.image_size}, batch {args.batch_size}, {args.precision}, channels_last, cudnn.benchmark")
     torch_rate = pytorch_images_per_second(args, device)
     print(f"pytorch     {torch_rate:.1f} images/s")

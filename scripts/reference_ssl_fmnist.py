@@ -26,6 +26,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision.transforms.v2 as T
 
+from simclr_step import LARS, nt_xent  # the same loss and optimiser as the GPU benchmark's
+
 FOLDER = "/usr/share/datasets/fashion-mnist"
 MEAN, STD = 0.2860, 0.3530
 
@@ -86,15 +88,6 @@ def mlp(din, hidden, dout, layers=1, bn=True):
     return nn.Sequential(*mods, nn.Linear(w, dout))
 
 
-def nt_xent(z1, z2, t):
-    z = F.normalize(torch.cat([z1, z2]), dim=1)
-    n = z1.shape[0]
-    logits = z @ z.T / t
-    logits.fill_diagonal_(float("-inf"))
-    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
-    return F.cross_entropy(logits, targets)
-
-
 def vicreg(z1, z2, lam=25.0, mu=25.0, nu=1.0):
     inv = F.mse_loss(z1, z2)
     def var_cov(z):
@@ -110,33 +103,6 @@ def vicreg(z1, z2, lam=25.0, mu=25.0, nu=1.0):
 
 def byol_loss(p, z):
     return 2 - 2 * F.cosine_similarity(p, z.detach(), dim=-1).mean()
-
-
-class LARS(torch.optim.Optimizer):
-    """solo-learn's LARS (from Lightning Bolts): trust ratio eta*|p|/(|g| + wd|p|), clipped at 1 after /lr."""
-
-    def __init__(self, params, lr, momentum=0.9, weight_decay=0.0, eta=0.02, clip_lr=True):
-        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, eta=eta, clip_lr=clip_lr))
-
-    @torch.no_grad()
-    def step(self):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                d = p.grad
-                if p.ndim > 1:
-                    pn, gn = torch.norm(p), torch.norm(d)
-                    if pn != 0 and gn != 0:
-                        ratio = group["eta"] * pn / (gn + pn * group["weight_decay"] + 1e-8)
-                        if group["clip_lr"]:
-                            ratio = torch.clamp(ratio / group["lr"], max=1)
-                        d = (d + group["weight_decay"] * p) * ratio
-                state = self.state[p]
-                buf = state.get("momentum")
-                buf = d.clone() if buf is None else buf.mul_(group["momentum"]).add_(d)
-                state["momentum"] = buf
-                p.add_(buf, alpha=-group["lr"])
 
 
 def features(encoder, images, batch=512):

@@ -217,12 +217,29 @@ final class BenchOnGPUTests: XCTestCase {
     func testBenchStepRunsOnTheGPU() throws {
         let config = ResNetConfig(depth: 18, stem: .cifar, widthMultiplier: 1.0 / 16, inChannels: 3)
         let gpu = CUDABackend(device: EmulatedGPU())
-        let measured = BenchCommand.measureTrainingSteps(config: config, batch: 2, size: 8, steps: 2, backend: gpu)
-        XCTAssertEqual(measured.times.count, 2)
-        XCTAssertTrue(measured.times.allSatisfy { $0 > 0 }, "\(measured.times)")
-        XCTAssertEqual(measured.store.values.device, .cuda(0))
-        XCTAssertTrue(gpu.download(measured.store.values).allSatisfy(\.isFinite))
+        let benched = BenchedStep.classifier(config: config, batch: 2, size: 8, backend: gpu)
+        let times = benched.time(steps: 2)
+        XCTAssertEqual(times.count, 2)
+        XCTAssertTrue(times.allSatisfy { $0 > 0 }, "\(times)")
+        XCTAssertEqual(benched.store.values.device, .cuda(0))
+        XCTAssertTrue(gpu.download(benched.store.values).allSatisfy(\.isFinite))
         XCTAssertGreaterThan(BenchCommand.deviceGEMMGFLOPs(size: 16, gpu: gpu), 0)
+    }
+
+    /// `bench --method simclr` on the GPU: the method's step (losses on the host) runs, and the same step on
+    /// the CPU moves the parameters to the same values.
+    func testSimCLRBenchStepRunsOnTheGPU() throws {
+        let config = ResNetConfig(depth: 18, stem: .cifar, widthMultiplier: 1.0 / 16, inChannels: 3)
+        let gpu = CUDABackend(device: EmulatedGPU())
+        let onGPU = try BenchedStep.make(method: "simclr", config: config, batch: 4, size: 8, backend: gpu)
+        let onCPU = try BenchedStep.make(method: "simclr", config: config, batch: 4, size: 8, backend: CPUBackend(threads: 1))
+        XCTAssertEqual(onGPU.time(steps: 1).count, 1)
+        _ = onCPU.time(steps: 1)
+        XCTAssertEqual(onGPU.store.values.device, .cuda(0))
+        let got = gpu.download(onGPU.store.values), expected = onCPU.store.values.array
+        let worst = zip(got, expected).map { abs($0 - $1) }.max()!, scale = expected.map { abs($0) }.max()!
+        XCTAssertLessThan(worst / scale, 1e-4, "three SimCLR steps on the GPU match the CPU's")
+        XCTAssertEqual(onGPU.flops(), onCPU.flops())
     }
 
     /// `bench --profile` on the GPU: the step's forward and backward, then one row per convolution with a
@@ -230,11 +247,12 @@ final class BenchOnGPUTests: XCTestCase {
     func testProfileOnTheGPUListsEveryConvolution() throws {
         let config = ResNetConfig(depth: 18, stem: .cifar, widthMultiplier: 1.0 / 16, inChannels: 3)
         let gpu = CUDABackend(device: EmulatedGPU())
-        let measured = BenchCommand.measureTrainingSteps(config: config, batch: 2, size: 8, steps: 1, backend: gpu)
-        let lines = BenchCommand.profile(net: measured.net, backend: gpu, input: measured.input)
+        let benched = BenchedStep.classifier(config: config, batch: 2, size: 8, backend: gpu)
+        _ = benched.time(steps: 1)
+        let lines = BenchCommand.profile(net: benched.encoder, backend: gpu, input: benched.input)
         XCTAssertTrue(lines[0].hasPrefix("profile     forward ") && lines[0].hasSuffix("(cuda:0, synchronised per piece)"), lines[0])
         let rows = lines.dropFirst(2).dropLast()
-        XCTAssertEqual(rows.count, measured.net.convolutions.count, lines.joined(separator: "\n"))
+        XCTAssertEqual(rows.count, benched.encoder.convolutions.count, lines.joined(separator: "\n"))
         XCTAssertTrue(rows.first?.hasPrefix("  conv1 ") ?? false, lines.joined(separator: "\n"))
         XCTAssertEqual(rows.first?.components(separatedBy: "ms ").count, 3, "conv1: forward and weight gradient, no input gradient")
         XCTAssertTrue(rows.dropFirst().allSatisfy { $0.components(separatedBy: "ms ").count == 4 }, lines.joined(separator: "\n"))

@@ -15,6 +15,9 @@ struct BenchCommand: Command {
     static let name = "bench"
     static let summary = "time a ResNet training step against the machine's own sgemm GFLOP/s, or the data loader"
     static let options: [Option] = [
+        .value("method", default: "classifier", "the step timed: classifier (ResNet + 10-way head, cross-entropy, SGD) "
+               + "or a method's own training step: \(TrainCommand.methods.joined(separator: ", ")) (two views, its heads, "
+               + "loss and optimiser)"),
         .value("depth", default: "18", "ResNet depth: 18 or 50"),
         .value("stem", default: "cifar", "cifar (3x3 conv, no max-pool) or imagenet (7x7/2 + max-pool)"),
         .value("width", default: "1", "width multiplier of the stage widths 64-128-256-512"),
@@ -37,9 +40,17 @@ struct BenchCommand: Command {
     ]
     static var help: String {
         helpText(command: name, summary: summary, usage: "disttrain bench [options]", options: options, details: """
-                 FLOPs count the convolutions and the classifier: 2·M·K·N per GEMM, three GEMMs per layer
+                 FLOPs count the convolutions and linear layers: 2·M·K·N per GEMM, three GEMMs per layer
                  in a training step (forward, input gradient, weight gradient; the first conv has no input
-                 gradient). The last line is the ratio of the step's GFLOP/s to sgemm's GFLOP/s.
+                 gradient), one for a forward-only network (BYOL's target). The last line is the ratio of
+                 the step's GFLOP/s to sgemm's GFLOP/s.
+
+                 --method simclr (vicreg, byol, supervised) times the method's whole step as train runs it,
+                 with its default heads, loss and optimiser (LARS; SGD for supervised) on two random views
+                 already on the device; images/s counts images, each seen in both views. On a GPU the
+                 losses run on the host, so the step includes that round trip. --profile's table is the
+                 encoder's alone, on one view.
+                   disttrain bench --device cuda --precision bf16 --method simclr --stem imagenet --image-size 224 --batch-size 256
 
                  With --loader: builds the dataset (synthetic: 512 images of --source-size px and --channels
                  channels), runs the loader with --workers threads on batches of --batch-size for --seconds and
@@ -55,6 +66,10 @@ struct BenchCommand: Command {
         let depth = try parsed.int("depth")!, size = try parsed.int("image-size")!, channels = try parsed.int("channels")!
         let batch = try parsed.int("batch-size")!, threads = try parsed.int("threads")!, steps = try parsed.int("steps")!
         let width = try parsed.double("width")!, sgemmSize = try parsed.int("sgemm-size")!
+        let methodName = parsed.string("method")!
+        guard BenchedStep.methods.contains(methodName) else {
+            throw UsageError("--method must be one of \(BenchedStep.methods.joined(separator: ", ")), got '\(methodName)'")
+        }
         guard let stem = Stem(rawValue: parsed.string("stem")!) else { throw UsageError("--stem must be cifar or imagenet") }
         guard [18, 34, 50, 101].contains(depth) else { throw UsageError("--depth must be 18, 34, 50 or 101") }
         guard batch >= 2, threads >= 1, steps >= 1, size >= 8, channels >= 1, width > 0 else {
@@ -66,56 +81,29 @@ struct BenchCommand: Command {
         let reference = { gpu.map { deviceGEMMGFLOPs(size: sgemmSize, gpu: $0) } ?? sgemmGFLOPs(size: sgemmSize, threads: threads) }
         let sgemmBefore = reference()
         let config = ResNetConfig(depth: depth, stem: stem, widthMultiplier: width, inChannels: channels)
-        let measured = measureTrainingSteps(config: config, batch: batch, size: size, steps: steps, backend: device ?? cpu)
+        let benched = try BenchedStep.make(method: methodName, config: config, batch: batch, size: size, backend: device ?? cpu)
+        let times = benched.time(steps: steps)
         if parsed.has("profile") {
-            for line in profile(net: measured.net, backend: device ?? cpu, input: measured.input) { print(line) }
+            for line in profile(net: benched.encoder, backend: device ?? cpu, input: benched.input) { print(line) }
         }
         let sgemmAfter = reference()
-        let (times, net, store) = (measured.times, measured.net, measured.store)
 
         let median = times.sorted()[times.count / 2]
-        let flops = net.trainingStepFLOPs
+        let flops = benched.flops()
         let stepGFLOPs = flops / median / 1e9
         let sgemm = max(sgemmBefore, sgemmAfter)
-        print("model       ResNet-\(depth) \(stem.rawValue) stem, width \(width), \(channels)x\(size)x\(size), batch \(batch), \(store.count) parameters")
+        print("model       ResNet-\(depth) \(stem.rawValue) stem, width \(width), \(channels)x\(size)x\(size), batch \(batch), \(benched.store.count) parameters")
+        print("timed       \(benched.description)")
         print(gpu.map { "device      \($0.device) (CUDA backend, \($0.precision))" } ?? "threads     \(threads)")
         print("step        median \(fixed(median * 1e3, 1)) ms over \(steps) steps (min \(fixed(times.min()! * 1e3, 1)), max \(fixed(times.max()! * 1e3, 1)))")
-        print("throughput  \(fixed(Double(batch) / median, 1)) images/s")
+        print("throughput  \(fixed(Double(batch) / median, 1)) images/s"
+              + (benched.viewCount > 1 ? " (\(benched.viewCount) views each, \(fixed(Double(batch * benched.viewCount) / median, 1)) views/s)" : ""))
         print("step flops  \(fixed(flops / 1e9, 2)) GFLOP per step -> \(fixed(stepGFLOPs, 1)) GFLOP/s")
         let referenceName = gpu.map { $0.precision == .bf16 ? "cuBLAS bf16 GemmEx on the GPU" : "cuBLAS sgemm on the GPU" }
             ?? "\(threads) threads, OpenBLAS \(BLASKernel.coreName) kernels"
         print("sgemm       \(fixed(sgemm, 1)) GFLOP/s (\(sgemmSize)x\(sgemmSize), \(referenceName); before \(fixed(sgemmBefore, 1)), after \(fixed(sgemmAfter, 1)))")
         print("peak memory \(fixed(Double(peakResidentBytes()) / 1_048_576, 0)) MiB resident")
         print("ratio       \(fixed(stepGFLOPs / sgemm, 3)) of sgemm GFLOP/s")
-    }
-
-    /// Builds a ResNet with a 10-way head on `backend`, runs 2 warm-up and `steps` timed training steps
-    /// (forward, cross-entropy, backward, SGD) on one random batch, and returns each step's seconds. On a
-    /// GPU every step ends with a synchronisation, so the time is the device's.
-    static func measureTrainingSteps(config: ResNetConfig, batch: Int, size: Int, steps: Int,
-                                     backend: any Backend) -> (times: [Double], net: ResNet, store: ParameterStore, input: Tensor) {
-        let store = ParameterStore(), mode = Mode(training: true)
-        let net = ResNet(config, classCount: 10, mode: mode, store: store, backend: backend)
-        store.allocate(seed: 0, backend: backend)
-        let optimizer = SGD(store: store, backend: backend, learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4)
-        var random = RandomGenerator(seed: 1)
-        let shape = [batch, size, size, config.inChannels]
-        let input = backend.deviceCopy(Tensor(shape: shape, values: (0..<shape.reduce(1, *)).map { _ in Float(random.normal()) }))
-        let labels = (0..<batch).map { Int32($0 % 10) }
-        var gradLogits: Tensor?
-        func step() {
-            let logits = net.forward(input)
-            if gradLogits == nil { gradLogits = backend.zeros(logits.shape) }
-            _ = backend.softmaxCrossEntropy(logits: logits, labels: labels, gradLogits: gradLogits!)
-            store.zeroGradients()
-            _ = net.backward(gradLogits!)
-            optimizer.step()
-            (backend as? CUDABackend)?.synchronize()
-        }
-        for _ in 0..<2 { step() }
-        let clock = ContinuousClock()
-        let times = (0..<steps).map { _ in clock.measure { step() }.seconds }
-        return (times, net, store, input)
     }
 
     /// cuBLAS GEMM GFLOP/s on `size`² matrices on the GPU, in the backend's precision (sgemm, or bf16

@@ -32,8 +32,11 @@ public final class Linear: Layer {
         return y
     }
 
+    /// FLOPs of the last forward pass's GEMM (2·N·in·out).
+    public var forwardFLOPs: Double { 2 * Double(input?.shape[0] ?? 0) * Double(inFeatures * outFeatures) }
+
     /// FLOPs of the last forward pass's three GEMMs in a training step.
-    public var trainingFLOPs: Double { 3 * 2 * Double(input?.shape[0] ?? 0) * Double(inFeatures * outFeatures) }
+    public var trainingFLOPs: Double { 3 * forwardFLOPs }
 
     public func backward(_ dy: Tensor) -> Tensor {
         guard let x = input else { preconditionFailure("Linear.backward before forward") }

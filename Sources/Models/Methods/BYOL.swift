@@ -44,6 +44,10 @@ public final class BYOL: SelfSupervisedMethod {
     lazy var island = HostIsland(backend)
     public private(set) var group: any Communicator = LocalCommunicator()
     public var lastBackwardStore: ParameterStore { network.twin }
+    /// The online network's training step plus the target's two forward passes.
+    public var trainingStepFLOPs: Double {
+        network.trainingStepFLOPs + 2 * (targetEncoder.forwardFLOPs + targetProjector.forwardFLOPs)
+    }
 
     /// The target network's batch norms synchronise too (solo-learn converts the whole model, momentum
     /// backbone included, to SyncBatchNorm). The EMA update needs no communication: every rank applies

@@ -48,6 +48,10 @@ public protocol SelfSupervisedMethod: AnyObject {
     /// (BYOL's EMA target: "target.").
     var extraStores: [(prefix: String, store: ParameterStore)] { get }
 
+    /// FLOPs of the last training step's GEMMs (convolutions and linear layers: forward, input gradient,
+    /// weight gradient; 2·M·K·N each), at its batch size: what `disttrain bench --method` divides by time.
+    var trainingStepFLOPs: Double { get }
+
     /// Called after every optimiser step (BYOL and MoCo update their EMA target here).
     /// `step` counts optimiser steps from 0; `totalSteps` is the run's length.
     func afterOptimizerStep(step: Int, totalSteps: Int)

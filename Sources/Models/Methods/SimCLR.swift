@@ -21,6 +21,7 @@ public final class SimCLR: SelfSupervisedMethod {
     public private(set) var group: any Communicator = LocalCommunicator()
     var faults = DistributedFaults()
     public var lastBackwardStore: ParameterStore { network.twin }
+    public var trainingStepFLOPs: Double { network.trainingStepFLOPs }
 
     public func distribute(over group: any Communicator, syncBatchNorm: Bool, faults: DistributedFaults) {
         self.group = group

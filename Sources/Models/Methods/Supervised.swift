@@ -18,6 +18,7 @@ public final class Supervised: SelfSupervisedMethod {
     lazy var island = HostIsland(backend)
     private var gradLogits: Tensor?
     public private(set) var group: any Communicator = LocalCommunicator()
+    public var trainingStepFLOPs: Double { encoder.trainingStepFLOPs + classifier.trainingFLOPs }
 
     public func distribute(over group: any Communicator, syncBatchNorm: Bool, faults: DistributedFaults) {
         self.group = group

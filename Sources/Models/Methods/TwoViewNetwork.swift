@@ -21,6 +21,11 @@ final class ViewBranch {
         return prediction ?? z
     }
 
+    /// FLOPs of the last forward's GEMMs in a training step (forward, input and weight gradients).
+    var trainingFLOPs: Double {
+        encoder.trainingStepFLOPs + projector.trainingFLOPs + (predictor?.trainingFLOPs ?? 0)
+    }
+
     /// Backward from ∂L/∂(last head's output); adds every parameter gradient into the shared flat buffer.
     func backward(_ gradOutput: Tensor) {
         var g = gradOutput
@@ -58,4 +63,7 @@ final class TwoViewNetwork {
         view2 = build(twin)
         twin.allocate(sharing: store)
     }
+
+    /// FLOPs of a training step's GEMMs over both views, at the last forwards' sizes.
+    var trainingStepFLOPs: Double { view1.trainingFLOPs + view2.trainingFLOPs }
 }

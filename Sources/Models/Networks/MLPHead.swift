@@ -60,6 +60,12 @@ public final class MLPHead: Layer {
         return h
     }
 
+    /// FLOPs of the last forward pass's linear layers.
+    public var forwardFLOPs: Double { layers.reduce(0) { $0 + (($1 as? Linear)?.forwardFLOPs ?? 0) } }
+
+    /// FLOPs of the last forward pass's linear layers in a training step (three GEMMs each).
+    public var trainingFLOPs: Double { 3 * forwardFLOPs }
+
     public func backward(_ dy: Tensor) -> Tensor {
         var g = dy
         for layer in layers.reversed() {

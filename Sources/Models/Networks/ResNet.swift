@@ -103,6 +103,12 @@ public final class ResNet: Layer {
         convolutions.reduce(0) { $0 + $1.trainingFLOPs } + (fc?.trainingFLOPs ?? 0)
     }
 
+    /// FLOPs of the last forward pass alone (convolutions and classifier): what a forward-only network
+    /// such as BYOL's EMA target costs.
+    public var forwardFLOPs: Double {
+        convolutions.reduce(0) { $0 + ($1.geometry?.forwardFLOPs ?? 0) } + (fc?.forwardFLOPs ?? 0)
+    }
+
     /// Whether `backward` returns ∂L/∂input (off by default: nothing upstream needs it).
     public var computesInputGradient: Bool {
         get { conv1.computesInputGradient }
