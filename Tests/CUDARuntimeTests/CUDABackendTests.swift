@@ -76,6 +76,47 @@ final class CUDABackendTests: XCTestCase {
         }
     }
 
+    /// A bf16 convolution (forward, and the weight gradient with beta 1) multiplies its inputs rounded to bf16
+    /// once and sums in fp32: the CPU's convolution on rounded operands agrees to fp32 rounding, for a
+    /// padded 3x3/2 and the 7x7/2 stem (columns gathered straight into bf16) and a 1x1 (the input itself).
+    func testBF16ConvolutionsMultiplyRoundedOperands() throws {
+        let cpu = CPUBackend(threads: 1), device = EmulatedGPU(), gpu = CUDABackend(device: device, precision: .bf16)
+        let geometries = [
+            ConvGeometry(batch: 2, height: 7, width: 6, inChannels: 5, outChannels: 4, kernelSize: 3, stride: 2, padding: 1),
+            ConvGeometry(batch: 1, height: 12, width: 11, inChannels: 3, outChannels: 8, kernelSize: 7, stride: 2, padding: 3),
+            ConvGeometry(batch: 2, height: 4, width: 4, inChannels: 6, outChannels: 3, kernelSize: 1, stride: 1, padding: 0),
+        ]
+        for (index, g) in geometries.enumerated() {
+            let seed = UInt64(60 + 3 * index)
+            let x = EmulatedKernels.values(g.inputShape.reduce(1, *), seed: seed)
+            let w = EmulatedKernels.values(g.weightShape.reduce(1, *), seed: seed + 1)
+            let dy = EmulatedKernels.values(g.outputShape.reduce(1, *), seed: seed + 2)
+            let dw0 = EmulatedKernels.values(g.weightShape.reduce(1, *), seed: seed + 3)
+            func cpuConvolution(_ x: [Float], _ w: [Float], _ dy: [Float]) -> (out: [Float], dw: [Float]) {
+                let out = Tensor(zeros: g.outputShape), dw = Tensor(shape: g.weightShape, values: dw0)
+                cpu.convolutionForward(input: Tensor(shape: g.inputShape, values: x), weight: Tensor(shape: g.weightShape, values: w),
+                                       output: out, geometry: g)
+                cpu.convolutionBackwardWeight(input: Tensor(shape: g.inputShape, values: x), gradOutput: Tensor(shape: g.outputShape, values: dy),
+                                              gradWeight: dw, geometry: g)
+                return (out.array, dw.array)
+            }
+            let out = gpu.zeros(g.outputShape), dw = gpu.tensor(g.weightShape, dw0)
+            gpu.convolutionForward(input: gpu.tensor(g.inputShape, x), weight: gpu.tensor(g.weightShape, w), output: out, geometry: g)
+            gpu.convolutionBackwardWeight(input: gpu.tensor(g.inputShape, x), gradOutput: gpu.tensor(g.outputShape, dy),
+                                          gradWeight: dw, geometry: g)
+            let rounded = cpuConvolution(EmulatedKernels.bf16Representable(x), EmulatedKernels.bf16Representable(w),
+                                         EmulatedKernels.bf16Representable(dy))
+            let exact = cpuConvolution(x, w, dy)
+            XCTAssertLessThan(EmulatedKernels.relativeError(gpu.download(out), rounded.out), 1e-6, "geometry \(index) forward")
+            XCTAssertLessThan(EmulatedKernels.relativeError(gpu.download(dw), rounded.dw), 1e-6, "geometry \(index) weight gradient")
+            XCTAssertGreaterThan(EmulatedKernels.relativeError(gpu.download(out), exact.out), 1e-5, "geometry \(index): not rounded")
+        }
+        // The columns went straight into bf16: no fp32 columns written and then rounded.
+        let kernels = Set(device.launches.map(\.kernel))
+        XCTAssertTrue(kernels.contains("im2col_f32_bf16"), "\(kernels.sorted())")
+        XCTAssertFalse(kernels.contains("im2col_f32"), "\(kernels.sorted())")
+    }
+
     /// A device whose sgemm ignores the transpose flags: the comparison must catch it in every GEMM with a
     /// transpose and in the convolutions (forward uses Wᵀ, the weight gradient dyᵀ).
     func testTheComparisonFailsOnAWrongDevice() throws {

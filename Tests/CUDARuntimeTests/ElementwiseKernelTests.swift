@@ -84,6 +84,23 @@ final class ElementwiseKernelTests: XCTestCase {
         }
     }
 
+    /// `im2col_f32_bf16` (a bf16 convolution's GEMM operand) must be fp32 im2col rounded to bf16 bit for bit:
+    /// the same gather, then round to nearest even, on inputs that bf16 cannot hold exactly.
+    func testIm2colIntoBF16IsTheFP32ColumnsRounded() throws {
+        let emulator = try KernelEmulator.of(im2colKernels)
+        for (index, g) in convolutionGeometries.enumerated() {
+            let input = EmulatedKernels.values(g.inputShape.reduce(1, *), seed: 50 + UInt64(index))
+            XCTAssertNotEqual(input, EmulatedKernels.bf16Representable(input), "the inputs need rounding")
+            let count = g.outputPixels * g.patchSize
+            let x = GuardedBuffer("x", floats: input), columns = GuardedBuffer("col", floats: [Float](repeating: 7, count: count))
+            let rounded = GuardedBuffer("col16", bytes: 2 * count)
+            try EmulatedKernels.run(emulator, [Im2colLaunch.im2col(input: x.address, columns: columns.address, geometry: g, type: .f32),
+                                               Im2colLaunch.im2colRoundedToBF16(input: x.address, columns: rounded.address, geometry: g)],
+                                    buffers: [x, columns, rounded])
+            XCTAssertEqual(rounded.bf16(), columns.floats().map(bf16Bits), "geometry \(index)")
+        }
+    }
+
     /// col2im of `dcol = dy · W` must be the CPU's data gradient (the adjoint of im2col), for the same
     /// three geometries: overlapping stride-2 windows with padding, the 7x7/2 stem, and a 1x1.
     func testCol2imOfTheColumnGradientIsTheCPUDataGradient() throws {

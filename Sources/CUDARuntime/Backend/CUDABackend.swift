@@ -126,7 +126,13 @@ public final class CUDABackend: FusedLARSBackend, @unchecked Sendable {
             }
             return
         }
-        let a16 = bf16Copy(a, count: m * k, slot: 0), b16 = bf16Copy(b, count: k * n, slot: 1)
+        bf16GEMM(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                 a16: bf16Copy(a, count: m * k, slot: 0), b16: bf16Copy(b, count: k * n, slot: 1), beta: beta, c: c)
+    }
+
+    /// The bf16 GEMM on operands already rounded to bf16 (`a16`, `b16`), row-major as `gemm`.
+    private func bf16GEMM(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a16: UInt64, b16: UInt64,
+                          beta: Float, c: UInt64) {
         run("bf16 gemm \(m)x\(n)x\(k)") {
             try gpu.bf16GemmColumnMajor(transposeA: transposeB, transposeB: transposeA, m: n, n: m, k: k, alpha: alpha,
                                         a: b16, lda: transposeB ? k : n, b: a16, ldb: transposeA ? m : k,
@@ -136,6 +142,13 @@ public final class CUDABackend: FusedLARSBackend, @unchecked Sendable {
 
     /// `count` fp32 values at `source` rounded to bf16 into operand buffer `slot` (0: A, 1: B).
     private func bf16Copy(_ source: UInt64, count: Int, slot: Int) -> UInt64 {
+        let buffer = bf16Operand(count: count, slot: slot)
+        launch(ElementwiseLaunch.toBF16(source, into: buffer, count: count))
+        return buffer
+    }
+
+    /// Operand buffer `slot` (0: A, 1: B), grown to at least `count` bf16 values.
+    private func bf16Operand(count: Int, slot: Int) -> UInt64 {
         let bytes = max(count, 1) * 2
         if bytes > operandScratch[slot].bytes {
             run("grow the bf16 operand buffer to \(bytes) bytes") {
@@ -144,13 +157,18 @@ public final class CUDABackend: FusedLARSBackend, @unchecked Sendable {
                 operandScratch[slot] = (try gpu.allocate(bytes: bytes), bytes)
             }
         }
-        launch(ElementwiseLaunch.toBF16(source, into: operandScratch[slot].address, count: count))
         return operandScratch[slot].address
     }
 
     /// `out [M, Cout] = col [M, K] · Wᵀ` with the OHWI weight as `[Cout, K]`; a 1x1 convolution's `col` is
-    /// the input itself.
+    /// the input itself. In bf16 the columns are gathered straight into the GEMM's bf16 operand.
     public func convolutionForward(input: Tensor, weight: Tensor, output: Tensor, geometry g: ConvGeometry) {
+        if precision == .bf16 && !g.isPointwise {
+            bf16GEMM(transposeA: false, transposeB: true, m: g.outputPixels, n: g.outChannels, k: g.patchSize, alpha: 1,
+                     a16: bf16Columns(input, g, slot: 0), b16: bf16Copy(address(weight), count: weight.count, slot: 1),
+                     beta: 0, c: address(output))
+            return
+        }
         let columns = g.isPointwise ? address(input) : im2col(input, g)
         gemm(transposeA: false, transposeB: true, m: g.outputPixels, n: g.outChannels, k: g.patchSize, alpha: 1,
              a: columns, b: address(weight), beta: 0, c: address(output))
@@ -169,11 +187,24 @@ public final class CUDABackend: FusedLARSBackend, @unchecked Sendable {
         launch(Im2colLaunch.col2im(columns: columns, gradInput: address(gradInput), geometry: g, type: .f32))
     }
 
-    /// `dW [Cout, K] += dyᵀ [Cout, M] · col [M, K]`.
+    /// `dW [Cout, K] += dyᵀ [Cout, M] · col [M, K]` (in bf16 with the columns gathered straight into bf16).
     public func convolutionBackwardWeight(input: Tensor, gradOutput: Tensor, gradWeight: Tensor, geometry g: ConvGeometry) {
+        if precision == .bf16 && !g.isPointwise {
+            bf16GEMM(transposeA: true, transposeB: false, m: g.outChannels, n: g.patchSize, k: g.outputPixels, alpha: 1,
+                     a16: bf16Copy(address(gradOutput), count: gradOutput.count, slot: 0), b16: bf16Columns(input, g, slot: 1),
+                     beta: 1, c: address(gradWeight))
+            return
+        }
         let columns = g.isPointwise ? address(input) : im2col(input, g)
         gemm(transposeA: true, transposeB: false, m: g.outChannels, n: g.patchSize, k: g.outputPixels, alpha: 1,
              a: address(gradOutput), b: columns, beta: 1, c: address(gradWeight))
+    }
+
+    /// The im2col columns of `input`, rounded to bf16 as they are gathered, in operand buffer `slot`.
+    private func bf16Columns(_ input: Tensor, _ g: ConvGeometry, slot: Int) -> UInt64 {
+        let columns = bf16Operand(count: g.outputPixels * g.patchSize, slot: slot)
+        launch(Im2colLaunch.im2colRoundedToBF16(input: address(input), columns: columns, geometry: g))
+        return columns
     }
 
     private func im2col(_ input: Tensor, _ g: ConvGeometry) -> UInt64 {
