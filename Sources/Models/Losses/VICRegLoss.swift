@@ -54,8 +54,8 @@ public struct VICRegLoss: Sendable {
         /// v(Z) and c(Z) of this branch, unweighted.
         public var variance, covariance: Double
         /// G = ∂L/∂C for this branch's covariance matrix C, `D×D` row-major (symmetric): the weighted
-        /// variance share on the diagonal, the weighted covariance term off it.
-        public var gradCovariance: [Double]
+        /// variance share on the diagonal, the weighted covariance term off it (formed in double, stored in float).
+        public var gradCovariance: Tensor
     }
 
     /// Where the variance and covariance statistics come from when the batch is spread over ranks.
@@ -99,7 +99,8 @@ public struct VICRegLoss: Sendable {
             }
             globalRows.append(rows)
             let mean = Self.columnSums(rows).map { $0 / Double(n) }
-            let branch = regularizer(scatter: Self.centredScatter(rows, mean: mean, backend: backend), count: n)
+            let branch = regularizer(scatter: Self.centredScatter(rows, mean: mean, backend: backend), count: n,
+                                     threads: backend.threadCount)
             Self.addRegularizerGradient(branch, z: z, mean: mean, count: n, into: grad, backend: backend)
             variance += branch.variance / 2
             covariance += branch.covariance
@@ -135,36 +136,47 @@ public struct VICRegLoss: Sendable {
     }
 
     /// Σ_b (z_b − mean)(z_b − mean)ᵀ over this tensor's rows, `D×D` row-major (a GEMM on the centred rows).
-    public static func centredScatter(_ z: Tensor, mean: [Double], backend: any Backend) -> [Double] {
+    public static func centredScatter(_ z: Tensor, mean: [Double], backend: any Backend) -> Tensor {
         let b = z.shape[0], d = z.count / b
         let centred = centredRows(z, mean: mean)
         let scatter = Tensor(zeros: [d, d])
         backend.gemm(transposeA: true, transposeB: false, m: d, n: d, k: b, alpha: 1, a: centred, b: centred,
                      beta: 0, c: scatter)
-        return scatter.array.map(Double.init)
+        return scatter
     }
 
-    /// The branch's v(Z), c(Z) and G = ∂(μ·v(Z)/2 + ν·c(Z))/∂C from its global centred scatter over `count` rows:
-    /// `C = S/(N−1)`, `G_dd = −μ/2 · [sᵈ < 1] / (2·D·sᵈ)` with `sᵈ = sqrt(C_dd + ε)`, `G_ij = ν·2·C_ij/D` (i ≠ j).
-    public func regularizer(scatter: [Double], count: Int) -> BranchRegularizer {
-        let d = Int(Double(scatter.count).squareRoot().rounded())
-        precondition(d * d == scatter.count, "VICReg: the scatter matrix must be D×D, got \(scatter.count) values")
+    /// The branch's v(Z), c(Z) and G = ∂(μ·v(Z)/2 + ν·c(Z))/∂C from its global centred scatter `D×D` over
+    /// `count` rows: `C = S/(N−1)`, `G_dd = −μ/2 · [sᵈ < 1] / (2·D·sᵈ)` with `sᵈ = sqrt(C_dd + ε)`,
+    /// `G_ij = ν·2·C_ij/D` (i ≠ j). Each entry in double; rows split over `threads` (D² entries: 4 M at
+    /// D = 2048, tens of milliseconds on one thread), the per-thread sums added in thread order.
+    public func regularizer(scatter: Tensor, count: Int, threads: Int = 1) -> BranchRegularizer {
+        let d = scatter.shape.first ?? 0
+        precondition(scatter.shape == [d, d], "VICReg: the scatter matrix must be D×D, got \(scatter.shape)")
         precondition(count >= 2, "VICReg's unbiased variance needs at least 2 rows, got \(count)")
         let unbias = 1 / Double(count - 1), dims = Double(d)
-        var gradient = [Double](repeating: 0, count: d * d)
-        var variance = 0.0, covariance = 0.0
-        for i in 0..<d {
-            for j in 0..<d where j != i {
-                let c = scatter[i * d + j] * unbias
-                covariance += c * c
-                gradient[i * d + j] = covarianceWeight * 2 * c / dims
-            }
-            let std = (scatter[i * d + i] * unbias + epsilon).squareRoot()
-            if std < 1 {  // relu(1 − std) is active; PyTorch's relu has gradient 0 at 0
-                variance += 1 - std
-                gradient[i * d + i] = -varianceWeight / 2 / (2 * dims * std)
+        let gradient = Tensor(zeros: [d, d])
+        let s = scatter.pointer, g = gradient.pointer
+        let pool = ThreadPool(threadCount: max(1, threads))
+        var sums = [(variance: Double, covariance: Double)](repeating: (0, 0), count: pool.threadCount)
+        sums.withUnsafeMutableBufferPointer { sums in
+            pool.parallelFor(d, grain: 64) { chunk, rows in
+                var variance = 0.0, covariance = 0.0
+                for i in rows {
+                    for j in 0..<d where j != i {
+                        let c = Double(s[i * d + j]) * unbias
+                        covariance += c * c
+                        g[i * d + j] = Float(covarianceWeight * 2 * c / dims)
+                    }
+                    let std = (Double(s[i * d + i]) * unbias + epsilon).squareRoot()
+                    if std < 1 {  // relu(1 − std) is active; PyTorch's relu has gradient 0 at 0
+                        variance += 1 - std
+                        g[i * d + i] = Float(-varianceWeight / 2 / (2 * dims * std))
+                    }
+                }
+                sums[chunk] = (variance, covariance)
             }
         }
+        let variance = sums.reduce(0) { $0 + $1.variance }, covariance = sums.reduce(0) { $0 + $1.covariance }
         return BranchRegularizer(variance: variance / dims, covariance: covariance / dims, gradCovariance: gradient)
     }
 
@@ -174,9 +186,8 @@ public struct VICRegLoss: Sendable {
                                               scale: Double = 1, into grad: Tensor, backend: any Backend) {
         let b = z.shape[0], d = z.count / b
         let centred = centredRows(z, mean: mean)
-        let g = Tensor(shape: [d, d], values: branch.gradCovariance.map { Float($0) })
         backend.gemm(transposeA: false, transposeB: false, m: b, n: d, k: d,
-                     alpha: Float(scale * 2 / Double(count - 1)), a: centred, b: g, beta: 1, c: grad)
+                     alpha: Float(scale * 2 / Double(count - 1)), a: centred, b: branch.gradCovariance, beta: 1, c: grad)
     }
 
     /// z − mean, rounded to float once (the subtraction in double).
