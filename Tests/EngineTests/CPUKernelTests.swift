@@ -79,6 +79,29 @@ final class CPUKernelTests: XCTestCase {
         } }
     }
 
+    /// ReLU's backward (16-wide selects plus a scalar tail) against the plain rule `y > 0 ? dy : 0`, element
+    /// for element: lengths around the vector width, in place (`dx` is `dy`) and not, zeros, negative zeros,
+    /// NaN and infinities in `y`, one and three threads (chunks that start off a multiple of 16).
+    func testReLUBackwardPassesGradientExactlyWherePositive() {
+        for threads in [1, 3] {
+            let backend = CPUBackend(threads: threads)
+            for count in [1, 15, 16, 17, 33, 100_003] {
+                var y = randomValues(count, seed: UInt64(count)).map { Float($0) }
+                let special: [Float] = [0, -0.0, .nan, .infinity, -.infinity, .leastNonzeroMagnitude, -1e-30]
+                for (k, value) in special.enumerated() where k * 5 < count { y[k * 5] = value }
+                let dy = randomValues(count, seed: UInt64(count) + 7).map { Float($0) }
+                let expected = zip(y, dy).map { $0 > 0 ? $1 : 0 }
+                let output = Tensor(shape: [count], values: y)
+                let separate = Tensor(shape: [count], values: [Float](repeating: 9, count: count))
+                backend.reluBackward(output: output, gradOutput: Tensor(shape: [count], values: dy), gradInput: separate)
+                XCTAssertEqual(separate.array.map(\.bitPattern), expected.map(\.bitPattern), "\(count) elements, \(threads) threads")
+                let inPlace = Tensor(shape: [count], values: dy)
+                backend.reluBackward(output: output, gradOutput: inPlace, gradInput: inPlace)
+                XCTAssertEqual(inPlace.array.map(\.bitPattern), expected.map(\.bitPattern), "in place, \(count) elements")
+            }
+        }
+    }
+
     func testMaxPoolRoutesGradientToTheFirstMaximum() {
         let backend = CPUBackend(threads: 1)
         // A constant image: every window ties, so the gradient must go to each window's first pixel.

@@ -15,9 +15,21 @@ extension CPUBackend {
         elementwise(input.count) { range in for i in range { y[i] = max(x[i], 0) } }
     }
 
+    /// `dx = y > 0 ? dy : 0` (`dx` may be `dy`). Written as 16-wide selects: the plain loop compiles to a
+    /// branch per element, which mispredicts on ReLU's random signs (it was 8 % of a VICReg step).
     public func reluBackward(output: Tensor, gradOutput: Tensor, gradInput: Tensor) {
         let y = output.pointer, dy = gradOutput.pointer, dx = gradInput.pointer
-        elementwise(output.count) { range in for i in range { dx[i] = y[i] > 0 ? dy[i] : 0 } }
+        elementwise(output.count) { range in
+            var i = range.lowerBound
+            while i + 16 <= range.upperBound {
+                let positive = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD16<Float>.self) .> 0
+                let gradient = UnsafeRawPointer(dy + i).loadUnaligned(as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(dx + i).storeBytes(of: SIMD16<Float>().replacing(with: gradient, where: positive),
+                                                          as: SIMD16<Float>.self)
+                i += 16
+            }
+            for j in i..<range.upperBound { dx[j] = y[j] > 0 ? dy[j] : 0 }
+        }
     }
 
     public func add(_ a: Tensor, _ b: Tensor, output: Tensor) {
