@@ -29,9 +29,13 @@ public protocol Communicator: AnyObject, Sendable {
     func barrier() throws
     /// Ends the communicator (MPI_Finalize for MPI); idempotent. Every rank calls it once at the end of the job.
     func finalize() throws
+    /// The same ranks' collectives on device tensors, in stream order (NCCL), when the job has them; nil
+    /// (the default) where device tensors go through host memory and the calls above.
+    var deviceTensors: (any DeviceTensorCollectives)? { get }
 }
 
 extension Communicator {
+    public var deviceTensors: (any DeviceTensorCollectives)? { nil }
     public var rank: Int { topology.rank }
     public var worldSize: Int { topology.worldSize }
 

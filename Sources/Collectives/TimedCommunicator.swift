@@ -7,6 +7,10 @@ public final class TimedCommunicator: Communicator {
     public let base: any Communicator
     private let total = Mutex<Double>(0)
 
+    /// Device-tensor collectives over the same ranks (the trainer sets NCCL's once it has joined, before the
+    /// first step; only the training thread reads it). Not timed: they do not wait.
+    public nonisolated(unsafe) var deviceTensors: (any DeviceTensorCollectives)?
+
     public init(_ base: any Communicator) { self.base = base }
 
     public var topology: Topology { base.topology }

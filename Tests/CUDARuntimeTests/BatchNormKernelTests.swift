@@ -19,6 +19,30 @@ final class BatchNormKernelTests: XCTestCase {
 
     func tensor(_ values: [Float]) -> Tensor { Tensor(shape: [values.count], values: values) }
 
+    /// SyncBatchNorm's combination on the device equals the CPU's (`CPUBackend.combineRanks`, the MPI path) for
+    /// three ranks' statistics of 40 channels, and against a hand-worked channel: ranks with means 1, 2, 6
+    /// and variances 1, 0, 2 give mean 3 and variance (1 + 0 + 2 + 4 + 1 + 9)/3 = 17/3.
+    func testCombiningRanksMatchesTheCPU() throws {
+        let emulator = try KernelEmulator.of(batchNormKernels)
+        let ranks = 3
+        var gathered = EmulatedKernels.values(ranks * 2 * channels, seed: 34, 0, 2)
+        for (r, (m, v)) in [(Float(1), Float(1)), (2, 0), (6, 2)].enumerated() {
+            gathered[r * 2 * channels] = m
+            gathered[r * 2 * channels + channels] = v
+        }
+        let mean = Tensor(zeros: [channels]), variance = Tensor(zeros: [channels])
+        cpu.batchNormCombineRanks(gathered: Tensor(shape: [ranks, 2, channels], values: gathered), mean: mean, variance: variance)
+        XCTAssertEqual(mean[flat: 0], 3)
+        XCTAssertEqual(variance[flat: 0], 17.0 / 3, accuracy: 1e-6)
+        let all = GuardedBuffer("gathered", floats: gathered)
+        let means = GuardedBuffer("mean", bytes: channels * 4), variances = GuardedBuffer("variance", bytes: channels * 4)
+        try EmulatedKernels.run(emulator, [BatchNormLaunch.combineRanks(gathered: all.address, ranks: ranks, mean: means.address,
+                                                                        variance: variances.address, channels: channels)],
+                                buffers: [all, means, variances])
+        XCTAssertEqual(means.floats(), mean.array)
+        XCTAssertEqual(variances.floats(), variance.array)
+    }
+
     func testStatisticsForwardAndFusedReLUMatchTheCPU() throws {
         let emulator = try KernelEmulator.of(batchNormKernels)
         let weight = EmulatedKernels.values(channels, seed: 32, 0.5, 1.5), bias = EmulatedKernels.values(channels, seed: 33)

@@ -33,6 +33,41 @@ final class DeviceCommunicatorTests: XCTestCase {
         }
     }
 
+    /// SyncBatchNorm's collectives (`DeviceTensorCollectives`): queued in stream order, their results are
+    /// there for the compute stream's next kernels with no host wait, both ways round (the collective after
+    /// the kernels that wrote its input, the kernels that read its output after it). A compute stream that
+    /// does not wait for the collectives stream is reported as a race.
+    func testInStreamOrderCollectivesOrderTheComputeStreamAfterThem() throws {
+        let nccl = EmulatedNCCL(gpu: gpu, host: LocalCommunicator())
+        let communicator: any DeviceTensorCollectives = try DeviceCommunicator(calls: nccl, host: LocalCommunicator(), timeout: 10)
+        let statistics = backend.zeros([4]), gathered = device([0, 0, 0, 0])
+        backend.upload(Tensor(shape: [4], values: [1, 2, 3, 4]), to: statistics)
+        backend.scale(statistics, by: 2)  // a kernel writes the collective's input
+        try communicator.allGatherInStreamOrder(statistics, into: gathered)
+        let mean = device([0, 0]), variance = device([0, 0])
+        backend.batchNormCombineRanks(gathered: gathered, mean: mean, variance: variance)  // and one reads its output
+        XCTAssertEqual(backend.download(mean), [2, 4])
+        XCTAssertEqual(backend.download(variance), [6, 8])
+        try communicator.allReduceSumInStreamOrder(statistics)
+        backend.scale(statistics, by: 0.5)
+        XCTAssertEqual(backend.download(statistics), [1, 2, 3, 4])
+        XCTAssertEqual(nccl.allGathers, 1)
+        XCTAssertEqual(nccl.allReduces, 1)
+
+        let wrong = IgnoresComputeWaits()
+        let wrongBackend = CUDABackend(device: wrong)
+        let wrongCommunicator = try DeviceCommunicator(calls: CollectivesOnDevice(EmulatedNCCL(gpu: wrong.inner, host: LocalCommunicator()), wrong),
+                                                       host: LocalCommunicator(), timeout: 10)
+        let input = wrongBackend.tensor([4], [1, 2, 3, 4]), output = wrongBackend.zeros([4])
+        try wrongCommunicator.allGatherInStreamOrder(input, into: output)
+        let twoChannels = wrongBackend.zeros([2])
+        XCTAssertThrowsError(try wrong.launch(BatchNormLaunch.combineRanks(gathered: wrongBackend.address(output), ranks: 1,
+                                                                            mean: wrongBackend.address(twoChannels),
+                                                                            variance: wrongBackend.address(twoChannels), channels: 2))) { error in
+            XCTAssertTrue("\(error)".contains("race"), "\(error)")
+        }
+    }
+
     func testAnAsynchronousErrorAbortsAndNamesTheCall() throws {
         let nccl = EmulatedNCCL(gpu: gpu, host: LocalCommunicator(), failAtCall: 2)
         let communicator = try DeviceCommunicator(calls: nccl, host: LocalCommunicator(), timeout: 10)
@@ -127,4 +162,12 @@ final class DoublingNCCL: DeviceCollectiveCalls, @unchecked Sendable {
     func asynchronousError() -> String? { nil }
     func abort() { inner.abort() }
     func destroy() { inner.destroy() }
+}
+
+/// An emulated GPU whose compute stream never waits for an event.
+final class IgnoresComputeWaits: ForwardingGPU, @unchecked Sendable {
+    override func wait(_ stream: GPUStream, for event: GPUEvent) throws {
+        if stream == .compute { return }
+        try super.wait(stream, for: event)
+    }
 }

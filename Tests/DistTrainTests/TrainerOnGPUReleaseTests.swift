@@ -188,7 +188,11 @@ final class TrainerOnGPUReleaseTests: XCTestCase {
         try trainer.fit()
         if let nccl {
             let buckets = GradientBuckets(elementCount: trainer.method.store.count, bucketBytes: Int(options.bucketMegabytes * 1_048_576))
-            XCTAssertEqual(nccl.calls, 2 * buckets.count, "every bucket of both steps went through NCCL")
+            // SyncBatchNorm over NCCL too: per step and view, an all-gather of the statistics in every batch norm's
+            // forward and an all-reduce of its two sums in backward (SimCLR's projector has no batch norm).
+            let batchNorms = 2 * trainer.method.store.parameters.filter { $0.role == .normScale }.count
+            XCTAssertEqual(nccl.allReduces, 2 * (buckets.count + batchNorms), "every bucket of both steps went through NCCL")
+            XCTAssertEqual(nccl.allGathers, 2 * batchNorms, "every batch norm's statistics went through NCCL")
         }
         try communicator.finalize()
     }

@@ -14,6 +14,8 @@ public final class EmulatedNCCL: DeviceCollectiveCalls, @unchecked Sendable {
     /// The collective call (from 1) from which `asynchronousError()` reports a failure; nil: never.
     public let failAtCall: Int?
     public private(set) var calls = 0
+    /// Calls by kind: all-reduces, all-gathers, reduce-scatters.
+    public private(set) var allReduces = 0, allGathers = 0, reduceScatters = 0
     public private(set) var joinedId: [UInt8]?
     public private(set) var aborted = false
 
@@ -49,6 +51,7 @@ public final class EmulatedNCCL: DeviceCollectiveCalls, @unchecked Sendable {
 
     public func allReduceSum(send: UInt64, receive: UInt64, count: Int) throws {
         calls += 1
+        allReduces += 1
         let source = try floats(send, count), target = try floats(receive, count)
         if send != receive { _ = target.update(fromContentsOf: source) }
         try host.allReduceSum(target)
@@ -56,11 +59,13 @@ public final class EmulatedNCCL: DeviceCollectiveCalls, @unchecked Sendable {
 
     public func allGather(send: UInt64, receive: UInt64, count: Int) throws {
         calls += 1
+        allGathers += 1
         try host.allGather(UnsafeBufferPointer(try floats(send, count)), into: try floats(receive, count * host.worldSize))
     }
 
     public func reduceScatterSum(send: UInt64, receive: UInt64, count: Int) throws {
         calls += 1
+        reduceScatters += 1
         try host.reduceScatterSum(UnsafeBufferPointer(try floats(send, count * host.worldSize)), into: try floats(receive, count))
     }
 

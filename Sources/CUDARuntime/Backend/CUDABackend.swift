@@ -251,6 +251,13 @@ public final class CUDABackend: FusedLARSBackend, @unchecked Sendable {
                                              gradInput: address(gradInput), rows: rows, channels: channels, type: .f32))
     }
 
+    public func batchNormCombineRanks(gathered: Tensor, mean: Tensor, variance: Tensor) {
+        precondition(mean.count == variance.count && gathered.count % (2 * mean.count) == 0,
+                     "batchNormCombineRanks: \(gathered.shape) for \(mean.count) channels")
+        launch(BatchNormLaunch.combineRanks(gathered: address(gathered), ranks: gathered.count / (2 * mean.count),
+                                            mean: address(mean), variance: address(variance), channels: mean.count))
+    }
+
     public func batchNormUpdateRunning(mean: Tensor, variance: Tensor, count: Int, momentum: Float,
                                        runningMean: Tensor, runningVariance: Tensor) {
         launch(BatchNormLaunch.updateRunning(mean: address(mean), variance: address(variance), count: count,

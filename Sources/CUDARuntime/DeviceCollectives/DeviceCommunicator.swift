@@ -28,6 +28,8 @@ public final class DeviceCommunicator: @unchecked Sendable {
     public private(set) var lastWaitSeconds = 0.0
     /// Recorded on the compute stream before each collective; the collectives stream waits for it.
     private let computeDone: GPUEvent
+    /// Recorded on the collectives stream after an in-stream-order collective; the compute stream waits for it.
+    private let collectivesDone: GPUEvent
 
     /// Collective over `host`: every rank must call it at the same point.
     public init(calls: any DeviceCollectiveCalls, host: any Communicator, timeout: Double) throws {
@@ -49,9 +51,13 @@ public final class DeviceCommunicator: @unchecked Sendable {
         }
         try calls.join(uniqueId: Array(id.dropLast()), rank: rank, worldSize: worldSize)
         computeDone = try calls.device.makeEvent()
+        collectivesDone = try calls.device.makeEvent()
     }
 
-    deinit { calls.device.destroy(computeDone) }
+    deinit {
+        calls.device.destroy(computeDone)
+        calls.device.destroy(collectivesDone)
+    }
 
     /// Queues the sum of `tensor` over all ranks, in place, without waiting (see `waitForQueued`).
     public func enqueueAllReduceSum(_ tensor: Tensor) throws {
@@ -104,6 +110,19 @@ public final class DeviceCommunicator: @unchecked Sendable {
         }
     }
 
+    /// Queues `body`'s collective after the compute stream's work and makes the compute stream wait for it
+    /// (`DeviceTensorCollectives`): the device orders both ways, the host does not wait.
+    private func inStreamOrder(_ call: String, _ body: () throws -> Void) throws {
+        try enqueue(call, body)
+        do {
+            try calls.device.record(collectivesDone, on: .collectives)
+            try calls.device.wait(.compute, for: collectivesDone)
+        } catch {
+            calls.abort()
+            throw failure(call, "\(error)")
+        }
+    }
+
     /// Ends the communicator now (see `DeviceCollectiveCalls.abort`); any thread, any number of times.
     public func abort() { calls.abort() }
 
@@ -143,5 +162,21 @@ public final class DeviceCommunicator: @unchecked Sendable {
         CollectivesError(call: "\(calls.name) \(call)", message: message + "; the communicator was aborted", rank: rank,
                          hint: "Read the other ranks' errors for the cause; set NCCL_DEBUG=WARN for NCCL's own account. "
                              + "Resume from the last checkpoint with --resume auto.")
+    }
+}
+
+/// SyncBatchNorm's collectives on the device (`Communicator.deviceTensors`): queued in stream order, no host wait.
+extension DeviceCommunicator: DeviceTensorCollectives {
+    public func allGatherInStreamOrder(_ send: Tensor, into receive: Tensor) throws {
+        try checkBlocks("allGather", block: send.count, total: receive.count)
+        try inStreamOrder("allGather(\(send.count) floats per rank)") {
+            try calls.allGather(send: address(send), receive: address(receive), count: send.count)
+        }
+    }
+
+    public func allReduceSumInStreamOrder(_ tensor: Tensor) throws {
+        try inStreamOrder("allReduceSum(\(tensor.count) floats)") {
+            try calls.allReduceSum(send: address(tensor), receive: address(tensor), count: tensor.count)
+        }
     }
 }

@@ -6,6 +6,7 @@
 ///     backward reduce: bn_backward_partial_sums_T -> bn_sum_partials   Σdy [C], Σdy·x̂ [C]
 ///     backward input:  bn_backward_input_T                         dx [M, C]
 ///     running stats:   bn_update_running
+///     SyncBatchNorm:   bn_combine_ranks                            mean, var [C] from every rank's [mean; var]
 ///
 /// The sums are a two-level reduction. Level 1: a block of 32×8 threads owns 32 neighbouring channels
 /// (one coalesced 128-byte row segment per warp) and a chunk of `rows_per_block` rows, sums them in fp32
@@ -180,10 +181,27 @@ extern "C" __global__ void bn_update_running(const float* mean, const float* var
     running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean[c];
     running_variance[c] = (1.0f - momentum) * running_variance[c] + momentum * unbiased;
 }
+
+// SyncBatchNorm over R ranks of equal rows: gathered [R, 2, C] holds each rank's [mean; biased var].
+// mean = 1/R Σ mean_r, var = 1/R Σ [var_r + (mean_r − mean)²], in double (the CPU backend's combineRanks).
+extern "C" __global__ void bn_combine_ranks(const float* gathered, int R, int C, float* mean, float* variance) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    double m = 0.0;
+    for (int r = 0; r < R; r++) m += (double)gathered[(long)r * 2 * C + c];
+    m /= (double)R;
+    double v = 0.0;
+    for (int r = 0; r < R; r++) {
+        const double d = (double)gathered[(long)r * 2 * C + c] - m;
+        v += (double)gathered[(long)r * 2 * C + C + c] + d * d;
+    }
+    mean[c] = (float)m;
+    variance[c] = (float)(v / (double)R);
+}
 """#, kernels: ["bn_partial_sums_f32", "bn_partial_sums_bf16", "bn_moments_f32", "bn_moments_bf16",
                "bn_forward_f32", "bn_forward_bf16", "bn_relu_forward_f32", "bn_relu_forward_bf16",
                "bn_backward_partial_sums_f32", "bn_backward_partial_sums_bf16", "bn_sum_partials",
-               "bn_backward_input_f32", "bn_backward_input_bf16", "bn_update_running"],
+               "bn_backward_input_f32", "bn_backward_input_bf16", "bn_update_running", "bn_combine_ranks"],
    synchronizing: ["bn_partial_sums_f32", "bn_partial_sums_bf16", "bn_backward_partial_sums_f32",
                    "bn_backward_partial_sums_bf16"])
 
@@ -253,6 +271,13 @@ public enum BatchNormLaunch {
                              .address(weight), .float32(epsilon), .address(sumGradient),
                              .address(sumGradientNormalized), .long(count), .address(gradInput),
                              .long(rows * channels), .int(channels)])
+    }
+
+    /// SyncBatchNorm: `mean`, `variance` `[channels]` from `gathered` `[ranks, 2, channels]`.
+    public static func combineRanks(gathered: UInt64, ranks: Int, mean: UInt64, variance: UInt64, channels: Int) -> KernelLaunch {
+        let shape = LaunchShape.perIndex(channels)
+        return KernelLaunch("bn_combine_ranks", grid: shape.grid, block: shape.block,
+                            [.address(gathered), .int(ranks), .int(channels), .address(mean), .address(variance)])
     }
 
     public static func updateRunning(mean: UInt64, variance: UInt64, count: Int, momentum: Float, runningMean: UInt64,

@@ -11,8 +11,8 @@ let deviceOption = Option.value("device", default: "cpu",
 let gpuCollectivesOption = Option.value("gpu-collectives", default: "auto",
                                         "GPUs under mpirun: nccl (gradients all-reduced between the GPUs by NCCL), host "
                                         + "(copied to host memory and summed over MPI) or auto (NCCL when libnccl.so.2 "
-                                        + "loads on every rank, else host). SyncBN statistics and gathered embeddings "
-                                        + "go through host memory either way")
+                                        + "loads on every rank, else host). With NCCL, SyncBN's statistics and sums go "
+                                        + "over it too; gathered embeddings go through host memory either way")
 
 /// How several GPU ranks sum their gradients.
 enum GPUCollectivesRequest: String {
@@ -45,7 +45,7 @@ func deviceCollectiveCalls(_ request: GPUCollectivesRequest, backend: (any Backe
     case (_, false):
         if communicator.rank == 0, let calls {
             printFlushed("gradients: all-reduced between the GPUs by \(calls.name), on a stream of their own "
-                         + "(--bucket-mb buckets queued during backward unless --no-overlap)")
+                         + "(--bucket-mb buckets queued during backward unless --no-overlap); SyncBN over it too")
         }
         return calls
     case (.nccl, true):

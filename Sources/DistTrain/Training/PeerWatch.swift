@@ -12,7 +12,9 @@ import Glibc
 /// step boundary; a timer thread looks every 2 s. When the heart has not beaten for `stallSeconds`
 /// (the main thread is probably waiting for a peer), it checks that every peer on the same host still
 /// runs (`/proc/PID`, zombies count as gone); if one is gone it prints which rank and where to resume
-/// from and exits at once. Without a beat for `timeoutSeconds` at all (a peer on another host died and
+/// from and exits at once; so it does when `failureCheck` reports an error (NCCL's asynchronous error: a
+/// peer on another node that vanished, while this rank waits in a device call behind a collective that
+/// will never finish). Without a beat for `timeoutSeconds` at all (a peer on another host died and
 /// the launcher did not end the job, or a rank hangs) it exits with the same kind of message.
 final class PeerWatch: @unchecked Sendable {
     struct Peer {
@@ -32,6 +34,12 @@ final class PeerWatch: @unchecked Sendable {
         set { exitHook.withLock { $0 = newValue } }
     }
     private let exitHook = Mutex<(@Sendable () -> Void)?>(nil)
+    /// Asked on the watch's thread once the job stalls: the reason it cannot continue, or nil.
+    var failureCheck: (@Sendable () -> String?)? {
+        get { failureHook.withLock { $0 } }
+        set { failureHook.withLock { $0 = newValue } }
+    }
+    private let failureHook = Mutex<(@Sendable () -> String?)?>(nil)
 
     /// Collective: every rank must call it at the same point. `resumeHint` names the checkpoint to resume from.
     init(communicator: any Communicator, stallSeconds: Double = 10, timeoutSeconds: Double,
@@ -50,7 +58,7 @@ final class PeerWatch: @unchecked Sendable {
         timer.setEventHandler { [unowned self] in
             let silent = Double(monotonicNanoseconds() - lastBeat.load(ordering: .acquiring)) * 1e-9
             guard silent >= self.stallSeconds else { return }
-            if let lost = self.lostPeer {
+            if let lost = self.lostPeer ?? self.failureCheck?() {
                 printError("rank \(rank): error: \(lost), so the job cannot continue; stopping this rank. \(resumeHint())")
                 self.beforeExit?()
                 _exit(1)

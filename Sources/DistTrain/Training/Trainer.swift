@@ -171,15 +171,23 @@ final class Trainer {
                 let joined = try DeviceCommunicator(calls: deviceCollectives, host: communicator,
                                                     timeout: options.collectiveTimeout)
                 // A rank that found a peer gone ends the NCCL communicator before it exits, so no kernel is left
-                // waiting for the peer.
+                // waiting for the peer; a stalled rank asks NCCL whether a peer vanished.
                 watch?.beforeExit = { joined.abort() }
+                watch?.failureCheck = { [calls = joined.calls] in
+                    calls.asynchronousError().map { "\(calls.name) reports \"\($0)\"" }
+                }
+                // SyncBatchNorm's all-gathers and all-reduces then stay on the GPUs, in stream order.
+                if options.syncBatchNorm { communicator.deviceTensors = joined }
                 onDevice = joined
                 deviceReducer = makeDeviceGradientReducer(joined)
             } else {
                 reducer = try makeGradientReducer()
             }
         }
-        defer { onDevice?.destroy() }
+        defer {
+            communicator.deviceTensors = nil
+            onDevice?.destroy()
+        }
         let signals = StopSignals { [communicator, checkpointDirectory, watch] in
             let cause = watch?.lostPeer.map { "\($0); the launcher ends the job" }
                 ?? "the launcher ends the job: a rank failed, the job was cancelled or hit its time limit"

@@ -96,6 +96,28 @@ extension CPUBackend {
         } } }
     }
 
+    public func batchNormCombineRanks(gathered: Tensor, mean: Tensor, variance: Tensor) {
+        Self.combineRanks(gathered: gathered.pointer, ranks: gathered.count / (2 * mean.count), mean: mean.pointer,
+                          variance: variance.pointer, channels: mean.count)
+    }
+
+    /// `batchNormCombineRanks` on host memory (SyncBatchNorm's MPI path calls it on the gathered floats).
+    public static func combineRanks(gathered all: UnsafePointer<Float>, ranks: Int, mean: UnsafeMutablePointer<Float>,
+                                    variance: UnsafeMutablePointer<Float>, channels c: Int) {
+        for j in 0..<c {
+            var m = 0.0
+            for r in 0..<ranks { m += Double(all[r * 2 * c + j]) }
+            m /= Double(ranks)
+            var v = 0.0
+            for r in 0..<ranks {
+                let d = Double(all[r * 2 * c + j]) - m
+                v += Double(all[r * 2 * c + c + j]) + d * d
+            }
+            mean[j] = Float(m)
+            variance[j] = Float(v / Double(ranks))
+        }
+    }
+
     public func batchNormUpdateRunning(mean: Tensor, variance: Tensor, count: Int, momentum: Float,
                                        runningMean: Tensor, runningVariance: Tensor) {
         let unbias = count > 1 ? Float(count) / Float(count - 1) : 1

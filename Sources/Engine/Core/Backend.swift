@@ -90,6 +90,11 @@ public protocol Backend: AnyObject, Sendable {
     func batchNormBackwardInput(gradOutput: Tensor, input: Tensor, mean: Tensor, variance: Tensor, weight: Tensor,
                                 epsilon: Float, sumGradient: Tensor, sumGradientNormalized: Tensor, count: Int,
                                 gradInput: Tensor)
+    /// SyncBatchNorm's combination of R ranks' statistics, each rank holding the same number of rows:
+    /// `gathered` is `[R, 2, C]` (every rank's `[mean; biased variance]` in rank order); `mean` and
+    /// `variance` `[C]` become the global batch's, `mean = 1/R Σ mean_r`, `var = 1/R Σ [var_r + (mean_r − mean)²]`
+    /// (Chan et al.'s pairwise combination: no E[x²] − E[x]² cancellation), in double.
+    func batchNormCombineRanks(gathered: Tensor, mean: Tensor, variance: Tensor)
     /// `running = (1 − momentum)·running + momentum·batch`, with the unbiased variance `var·count/(count−1)`.
     func batchNormUpdateRunning(mean: Tensor, variance: Tensor, count: Int, momentum: Float,
                                 runningMean: Tensor, runningVariance: Tensor)

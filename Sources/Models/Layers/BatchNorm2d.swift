@@ -16,7 +16,12 @@ public final class BatchNorm2d: Layer {
     let store: ParameterStore
     let weight, bias: ParameterHandle
     let runningMean, runningVariance, batchesTracked: BufferHandle
-    private let mean, variance, sumGradient, sumGradientNormalized: Tensor
+    /// `[mean; biased variance]` of the batch (`[2, C]`, what SyncBatchNorm gathers) and views of its rows.
+    private let statistics, mean, variance: Tensor
+    /// The backward's `[Σ dy; Σ dy·x̂]` (`[2, C]`, what SyncBatchNorm sums over the ranks) and views of its rows.
+    private let sums, sumGradient, sumGradientNormalized: Tensor
+    /// SyncBatchNorm on the device: every rank's `statistics`, `[R, 2, C]`.
+    private var gathered: Tensor?
     private var input: Tensor?
     private var output: Tensor?
     private var gradInput: Tensor?
@@ -36,8 +41,14 @@ public final class BatchNorm2d: Layer {
         runningMean = store.registerBuffer(name + ".running_mean", shape: [channels], initializer: .zeros)
         runningVariance = store.registerBuffer(name + ".running_var", shape: [channels], initializer: .ones)
         batchesTracked = store.registerBuffer(name + ".num_batches_tracked", shape: [], initializer: .zeros)
-        mean = backend.zeros([channels]); variance = backend.zeros([channels])
-        sumGradient = backend.zeros([channels]); sumGradientNormalized = backend.zeros([channels])
+        func rows(_ pair: Tensor) -> (Tensor, Tensor) {
+            (Tensor(view: pair.storage, offset: pair.offset, shape: [channels]),
+             Tensor(view: pair.storage, offset: pair.offset + channels, shape: [channels]))
+        }
+        statistics = backend.zeros([2, channels])
+        (mean, variance) = rows(statistics)
+        sums = backend.zeros([2, channels])
+        (sumGradient, sumGradientNormalized) = rows(sums)
     }
 
     public func forward(_ x: Tensor) -> Tensor {
@@ -49,8 +60,10 @@ public final class BatchNorm2d: Layer {
             precondition(rows > 1, "batch norm in training needs more than one value per channel, got input \(x.shape)")
             backend.batchNormStatistics(input: x, mean: mean, variance: variance)
             let group = mode.synchronizedGroup
-            if let group { SyncBatchNorm.combineStatistics(mean: mean, variance: variance, group: group,
-                                                                       backend: backend) }
+            if let group {
+                SyncBatchNorm.combineStatistics(statistics, mean: mean, variance: variance, gathered: &gathered,
+                                                group: group, backend: backend)
+            }
             let globalRows = rows * (group?.worldSize ?? 1)
             backend.batchNormUpdateRunning(mean: mean, variance: variance, count: globalRows, momentum: momentum,
                                            runningMean: store.buffer(runningMean),
@@ -76,16 +89,14 @@ public final class BatchNorm2d: Layer {
         backend.accumulate(sumGradient, into: store.gradient(bias), alpha: 1)
         // dx is an element-wise function of dy and x, so it may overwrite dy.
         let dx = overwritesGradOutput ? dy : reuse(&gradInput, x.shape, backend)
-        var sums = (sumGradient: sumGradient, sumGradientNormalized: sumGradientNormalized)
         var rows = x.count / channels
         if let group = mode.synchronizedGroup {
-            sums = SyncBatchNorm.globalSums(sumGradient, sumGradientNormalized, group: group, backend: backend)
+            SyncBatchNorm.globalSums(sums, group: group, backend: backend)  // in place: the local sums are added already
             rows *= group.worldSize
         }
         backend.batchNormBackwardInput(gradOutput: dy, input: x, mean: mean, variance: variance,
-                                       weight: store.value(weight), epsilon: epsilon, sumGradient: sums.sumGradient,
-                                       sumGradientNormalized: sums.sumGradientNormalized, count: rows,
-                                       gradInput: dx)
+                                       weight: store.value(weight), epsilon: epsilon, sumGradient: sumGradient,
+                                       sumGradientNormalized: sumGradientNormalized, count: rows, gradInput: dx)
         return dx
     }
 
