@@ -57,22 +57,24 @@ final class PeerWatch: @unchecked Sendable {
         heartbeat()
         timer.setEventHandler { [unowned self] in
             let silent = Double(monotonicNanoseconds() - lastBeat.load(ordering: .acquiring)) * 1e-9
-            guard silent >= self.stallSeconds else { return }
-            if let lost = self.lostPeer ?? self.failureCheck?() {
-                printError("rank \(rank): error: \(lost), so the job cannot continue; stopping this rank. \(resumeHint())")
-                self.beforeExit?()
-                _exit(1)
-            }
-            if silent >= self.timeoutSeconds {
-                printError("rank \(rank): error: no training progress for \(Int(silent)) s (--collective-timeout "
-                           + "\(Int(self.timeoutSeconds))): a rank on another node died or hangs; stopping this rank. "
-                           + resumeHint())
-                self.beforeExit?()
-                _exit(1)
-            }
+            guard let reason = self.stopReason(silentSeconds: silent) else { return }
+            printError("rank \(rank): error: \(reason); stopping this rank. \(resumeHint())")
+            self.beforeExit?()
+            _exit(1)
         }
         timer.schedule(deadline: .now() + 2, repeating: 2)
         timer.resume()
+    }
+
+    /// Why the rank must stop after `silentSeconds` without a heartbeat, or nil to keep waiting: nothing
+    /// before `stallSeconds`; then a local peer that is gone or `failureCheck`'s reason; past
+    /// `timeoutSeconds`, the time-out itself.
+    func stopReason(silentSeconds silent: Double) -> String? {
+        guard silent >= stallSeconds else { return nil }
+        if let lost = lostPeer ?? failureCheck?() { return "\(lost), so the job cannot continue" }
+        guard silent >= timeoutSeconds else { return nil }
+        return "no training progress for \(Int(silent)) s (--collective-timeout \(Int(timeoutSeconds))): "
+            + "a rank on another node died or hangs"
     }
 
     /// "rank 1 (pid 4242, this node) is gone" for the first peer on this host that no longer runs, else nil.
