@@ -79,6 +79,26 @@ final class CPUKernelTests: XCTestCase {
         } }
     }
 
+    /// ReLU's forward (16 lanes plus a scalar tail) is `max(x, 0)` bit for bit, in place and not, with NaN,
+    /// infinities and signed zeros, on lengths around the vector width and chunks off a multiple of 16.
+    func testReLUForwardIsMaxWithZeroBitForBit() {
+        for threads in [1, 3] {
+            let backend = CPUBackend(threads: threads)
+            for count in [1, 15, 16, 17, 33, 100_003] {
+                var x = randomValues(count, seed: UInt64(count) + 3).map { Float($0) }
+                let special: [Float] = [0, -0.0, .nan, .infinity, -.infinity, .leastNonzeroMagnitude, -1e-30]
+                for (k, value) in special.enumerated() where k * 5 < count { x[k * 5] = value }
+                let expected = x.map { max($0, 0) }
+                let separate = Tensor(shape: [count], values: [Float](repeating: 9, count: count))
+                backend.reluForward(input: Tensor(shape: [count], values: x), output: separate)
+                XCTAssertEqual(separate.array.map(\.bitPattern), expected.map(\.bitPattern), "\(count) elements, \(threads) threads")
+                let inPlace = Tensor(shape: [count], values: x)
+                backend.reluForward(input: inPlace, output: inPlace)
+                XCTAssertEqual(inPlace.array.map(\.bitPattern), expected.map(\.bitPattern), "in place, \(count) elements")
+            }
+        }
+    }
+
     /// ReLU's backward (16-wide selects plus a scalar tail) against the plain rule `y > 0 ? dy : 0`, element
     /// for element: lengths around the vector width, in place (`dx` is `dy`) and not, zeros, negative zeros,
     /// NaN and infinities in `y`, one and three threads (chunks that start off a multiple of 16).
