@@ -69,11 +69,12 @@ public final class GradientAllReducer: @unchecked Sendable {
     /// Every gradient at offsets ≥ `offset` is final for this step: launches the buckets that lie wholly above it.
     public func gradientsFinal(from offset: Int) {
         guard overlap else { return }
-        while launched < bucketCount && bucketRange(launched).lowerBound >= offset {
-            let range = bucketRange(launched)
+        let ready = buckets.ready(from: launched, finalFrom: offset)
+        for index in ready {
+            let range = bucketRange(index)
             queue.async { self.reduce(range) }
-            launched += 1
         }
+        launched = ready.upperBound
     }
 
     /// Launches the remaining buckets and waits until every bucket is summed over the ranks.

@@ -19,4 +19,12 @@ public struct GradientBuckets: Sendable, Equatable {
         let upper = elementCount - index * bucketElements
         return max(0, upper - bucketElements)..<upper
     }
+
+    /// The buckets from `next` on whose gradients are final once every gradient at offsets ≥ `offset` is:
+    /// those lying wholly at or above it, in launch order (the reducers launch them and move `next` past).
+    public func ready(from next: Int, finalFrom offset: Int) -> Range<Int> {
+        var end = next
+        while end < count && range(end).lowerBound >= offset { end += 1 }
+        return next..<end
+    }
 }

@@ -47,6 +47,16 @@ final class GradientAllReducerTests: XCTestCase {
         }
     }
 
+    /// Buckets of 4 over 10 elements are [6, 10), [2, 6), [0, 2): which are ready as gradients become final.
+    func testReadyBucketsAreThoseWhollyAboveTheFinalOffset() {
+        let buckets = GradientBuckets(elementCount: 10, bucketBytes: 16)
+        XCTAssertEqual(buckets.ready(from: 0, finalFrom: 7), 0..<0, "bucket 0 starts at 6, below 7")
+        XCTAssertEqual(buckets.ready(from: 0, finalFrom: 6), 0..<1)
+        XCTAssertEqual(buckets.ready(from: 1, finalFrom: 2), 1..<2)
+        XCTAssertEqual(buckets.ready(from: 0, finalFrom: 0), 0..<3)
+        XCTAssertEqual(buckets.ready(from: 3, finalFrom: 0), 3..<3, "nothing left")
+    }
+
     /// During backward only the buckets wholly above the reported offset go out, in order; `finishStep`
     /// sends the rest, and every element is reduced exactly once.
     func testBucketsLaunchAsTheirGradientsBecomeFinal() throws {

@@ -27,15 +27,20 @@ public final class PinnedBatchUploader: BatchUploader {
         let released: GPUEvent
     }
 
+    /// One view's two slots (made at first use) and the one its next upload takes.
+    struct ViewSlots {
+        var slots: [Slot?] = [nil, nil]
+        var next = 0
+    }
+
     let backend: CUDABackend
     var gpu: any GPUDevice { backend.gpu }
-    private var slots: [Int: [Slot?]] = [:]
-    private var turn: [Int: Int] = [:]
+    private var views: [Int: ViewSlots] = [:]
 
     public init(backend: CUDABackend) { self.backend = backend }
 
     deinit {
-        for slot in slots.values.joined().compactMap({ $0 }) { release(slot) }
+        for slot in views.values.flatMap(\.slots).compactMap({ $0 }) { release(slot) }
     }
 
     public func upload(_ host: Tensor, view: Int) -> Tensor {
@@ -45,18 +50,18 @@ public final class PinnedBatchUploader: BatchUploader {
     /// `upload`, with the device's errors thrown.
     func stage(_ host: Tensor, view: Int) throws -> Tensor {
         precondition(host.device == .cpu, "PinnedBatchUploader uploads host tensors, got \(host)")
-        let index = turn[view, default: 0]
-        turn[view] = 1 - index
-        var pair = slots[view] ?? [nil, nil]
-        let slot = try slotHolding(host.count, replacing: pair[index])
-        pair[index] = slot
-        slots[view] = pair
+        var state = views[view] ?? ViewSlots()
+        let index = state.next
+        let slot = try slotHolding(host.count, replacing: state.slots[index])
+        state.slots[index] = slot
+        state.next = 1 - index
+        views[view] = state
         try gpu.synchronize(slot.copied)  // the last copy out of the pinned buffer has finished
         slot.pinned.copyMemory(from: UnsafeRawPointer(host.pointer), byteCount: host.count * 4)
         try gpu.wait(.copy, for: slot.released)  // every op that read the device tensor two steps ago has run
         try gpu.uploadOnCopyStream(slot.pinned, to: backend.address(slot.device), bytes: host.count * 4)
         try gpu.record(slot.copied, on: .copy)
-        if let other = pair[1 - index] { try gpu.record(other.released, on: .compute) }
+        if let other = state.slots[1 - index] { try gpu.record(other.released, on: .compute) }
         try gpu.wait(.compute, for: slot.copied)
         return Tensor(view: slot.device.storage, offset: 0, shape: host.shape)
     }

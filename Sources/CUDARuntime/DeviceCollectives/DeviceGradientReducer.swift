@@ -56,11 +56,11 @@ public final class DeviceGradientReducer {
     }
 
     private func queueBuckets(downTo offset: Int) {
-        while failure == nil && launched < buckets.count && buckets.range(launched).lowerBound >= offset {
-            let range = buckets.range(launched)
+        for index in buckets.ready(from: launched, finalFrom: offset) where failure == nil {
+            let range = buckets.range(index)
             let bucket = Tensor(view: gradients.storage, offset: gradients.offset + range.lowerBound, shape: [range.count])
             do { try communicator.enqueueAllReduceSum(bucket) } catch { failure = error }
-            launched += 1
+            launched = index + 1
         }
     }
 }
