@@ -84,7 +84,7 @@ struct GPUCheckCommand: Command {
         let communicator = try DeviceCommunicator(calls: calls, host: LocalCommunicator(), timeout: 60)
         defer { communicator.destroy() }
         let failures = try DeviceCollectiveCheck.run(communicator, backend: CUDABackend(device: device))
-        printFlushed("nccl: \(calls.name), 1 rank: " + (failures.isEmpty ? "all-reduce, all-gather, reduce-scatter ok"
+        printFlushed("nccl: \(calls.name), 1 rank: " + (failures.isEmpty ? "all-reduce, all-gather, reduce-scatter, bucketed gradients, SyncBatchNorm in stream order ok"
                                                                          : failures.joined(separator: "; ")))
         return failures.map { "nccl \($0)" }
     }
