@@ -57,6 +57,16 @@ final class BenchStepTests: XCTestCase {
         }
     }
 
+    /// `--profile`'s last line splits the step into the encoder's share (its profiled forward + backward
+    /// times the views) and the rest.
+    func testStepBreakdownSplitsTheStepIntoEncoderAndRest() {
+        XCTAssertEqual(BenchCommand.stepBreakdown(median: 0.1, encoderSeconds: 0.04, views: 2),
+                       "  step 100.0 ms: encoder forward+backward x 2 views 80.0 ms (80 %), the rest 20.0 ms "
+                       + "(heads, loss, optimiser, EMA target; on a GPU the loss's host round trip)")
+        XCTAssertEqual(BenchCommand.stepBreakdown(median: 0.05, encoderSeconds: 0.045, views: 1),
+                       "  step 50.0 ms: encoder forward+backward 45.0 ms (90 %), the rest 5.0 ms (head, loss, optimiser)")
+    }
+
     func testBenchMethodOnTheCommandLine() throws {
         let binary = try DistTrainBinary.locate()
         let tiny = ["bench", "--width", "0.125", "--batch-size", "4", "--image-size", "8", "--steps", "1",

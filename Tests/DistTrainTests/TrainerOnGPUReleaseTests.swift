@@ -253,7 +253,7 @@ final class BenchOnGPUTests: XCTestCase {
         let gpu = CUDABackend(device: EmulatedGPU())
         let benched = BenchedStep.classifier(config: config, batch: 2, size: 8, backend: gpu)
         _ = benched.time(steps: 1)
-        let lines = BenchCommand.profile(net: benched.encoder, backend: gpu, input: benched.input)
+        let lines = BenchCommand.profile(net: benched.encoder, backend: gpu, input: benched.input).lines
         XCTAssertTrue(lines[0].hasPrefix("profile     forward ") && lines[0].hasSuffix("(cuda:0, synchronised per piece)"), lines[0])
         let rows = lines.dropFirst(2).dropLast()
         XCTAssertEqual(rows.count, benched.encoder.convolutions.count, lines.joined(separator: "\n"))

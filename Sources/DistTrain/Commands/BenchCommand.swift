@@ -29,7 +29,8 @@ struct BenchCommand: Command {
         precisionOption,
         .value("steps", default: "5", "timed steps (after 2 warm-up steps)"),
         .value("sgemm-size", default: "2048", "side of the square matrices for the sgemm reference"),
-        .flag("profile", "print where a step's time goes: forward, backward and every convolution alone (CPU or GPU)"),
+        .flag("profile", "print where a step's time goes: the encoder's forward, backward and every convolution alone, "
+              + "and the step's remainder beyond the encoder (heads, loss, optimiser; CPU or GPU)"),
         .flag("loader", "time the two-view augmentation loader instead of a training step"),
         .value("dataset", default: "synthetic", "--loader: dataset (\(supportedDatasetNames.joined(separator: ", ")))"),
         .value("data-dir", "--loader: folder holding the dataset files"),
@@ -83,12 +84,14 @@ struct BenchCommand: Command {
         let config = ResNetConfig(depth: depth, stem: stem, widthMultiplier: width, inChannels: channels)
         let benched = try BenchedStep.make(method: methodName, config: config, batch: batch, size: size, backend: device ?? cpu)
         let times = benched.time(steps: steps)
+        let median = times.sorted()[times.count / 2]
         if parsed.has("profile") {
-            for line in profile(net: benched.encoder, backend: device ?? cpu, input: benched.input) { print(line) }
+            let encoder = profile(net: benched.encoder, backend: device ?? cpu, input: benched.input)
+            for line in encoder.lines { print(line) }
+            print(stepBreakdown(median: median, encoderSeconds: encoder.forwardBackwardSeconds, views: benched.viewCount))
         }
         let sgemmAfter = reference()
 
-        let median = times.sorted()[times.count / 2]
         let flops = benched.flops()
         let stepGFLOPs = flops / median / 1e9
         let sgemm = max(sgemmBefore, sgemmAfter)
@@ -180,23 +183,29 @@ struct BenchCommand: Command {
         return best
     }
 
-    /// Where one step's time goes: the whole forward and backward, then every convolution alone (forward,
+    /// Where one step's time goes: the whole forward and backward (best of three), then every convolution alone (forward,
     /// input gradient, weight gradient) with its GFLOP/s. `net` has trained already on `backend`
     /// (`measureTrainingSteps`), so nothing is allocated or loaded for the first time here. On a GPU each
     /// timed piece ends with a synchronisation (a few µs each), so the times are the kernels' own, not
     /// their launch cost.
-    static func profile(net: ResNet, backend: any Backend, input: Tensor) -> [String] {
+    static func profile(net: ResNet, backend: any Backend, input: Tensor) -> (lines: [String], forwardBackwardSeconds: Double) {
         let clock = ContinuousClock()
         let synchronize: () -> Void = { (backend as? CUDABackend)?.synchronize() }
         func time(_ work: () -> Void) -> Double {
             synchronize()
             return clock.measure { work(); synchronize() }.seconds
         }
-        var logits = input
-        let forward = time { logits = net.forward(input) }
-        let grad = backend.zeros(logits.shape)
-        backend.fill(grad, with: 0.01)
-        let backward = time { _ = net.backward(grad) }
+        // The whole forward and backward: the best of three, as the step's median is a steady state.
+        var logits = input, forward = Double.infinity, backward = Double.infinity
+        var grad: Tensor?
+        for _ in 0..<3 {
+            forward = min(forward, time { logits = net.forward(input) })
+            if grad == nil {
+                grad = backend.zeros(logits.shape)
+                backend.fill(grad!, with: 0.01)
+            }
+            backward = min(backward, time { _ = net.backward(grad!) })
+        }
         var lines = ["profile     forward \(fixed(forward * 1e3, 1)) ms, backward \(fixed(backward * 1e3, 1)) ms"
                      + (backend.device == .cpu ? "" : " (\(backend.device), synchronised per piece)"),
                      "  conv (alone)                 forward        input grad     weight grad"]
@@ -215,7 +224,16 @@ struct BenchCommand: Command {
             lines.append("  " + conv.name + String(repeating: " ", count: max(1, 27 - conv.name.count)) + cell(f) + cell(d) + cell(b))
         }
         lines.append("  convolutions \(fixed(convSeconds * 1e3, 1)) ms of \(fixed((forward + backward) * 1e3, 1)) ms forward+backward")
-        return lines
+        return (lines, forward + backward)
+    }
+
+    /// The step's median against the encoder's own forward + backward (profiled on one view) times the views:
+    /// what remains is the heads, the loss (a round trip to the host on a GPU), the optimiser and BYOL's target.
+    static func stepBreakdown(median: Double, encoderSeconds: Double, views: Int) -> String {
+        let encoder = encoderSeconds * Double(views), rest = median - encoder
+        return "  step \(fixed(median * 1e3, 1)) ms: encoder forward+backward \(views == 1 ? "" : "x \(views) views ")"
+            + "\(fixed(encoder * 1e3, 1)) ms (\(fixed(100 * encoder / median, 0)) %), the rest \(fixed(rest * 1e3, 1)) ms "
+            + (views == 1 ? "(head, loss, optimiser)" : "(heads, loss, optimiser, EMA target; on a GPU the loss's host round trip)")
     }
 }
 
