@@ -246,6 +246,27 @@ final class BenchOnGPUTests: XCTestCase {
         XCTAssertEqual(onGPU.flops(), onCPU.flops())
     }
 
+    /// `bench --profile`'s kernel table on the GPU: one SimCLR step with every kernel and cuBLAS call timed
+    /// alone, the most time first, the fused LARS update once, and the backend detached afterwards.
+    func testKernelTableTimesEveryKernelOfAStep() throws {
+        let config = ResNetConfig(depth: 18, stem: .cifar, widthMultiplier: 1.0 / 16, inChannels: 3)
+        let gpu = CUDABackend(device: EmulatedGPU())
+        let benched = try BenchedStep.make(method: "simclr", config: config, batch: 4, size: 8, backend: gpu)
+        _ = benched.time(steps: 1)
+        let lines = BenchCommand.kernelTable(benched, on: gpu, limit: 100)
+        XCTAssertTrue(lines[0].hasPrefix("kernels     one step, each kernel synchronised alone: "), lines[0])
+        func row(_ name: String) -> String? { lines.first { $0.hasPrefix("  \(name) ") } }
+        for name in ["cuBLAS sgemm", "im2col_f32", "bn_partial_sums_f32", "bn_forward_f32", "lars_step"] {
+            XCTAssertNotNil(row(name), "\(name) in\n" + lines.joined(separator: "\n"))
+        }
+        XCTAssertTrue(row("lars_step")?.contains(" 1 calls ") ?? false, row("lars_step") ?? "")
+        let shares = lines.dropFirst().compactMap { Double($0.split(separator: " ").dropLast().last ?? "") }
+        XCTAssertEqual(shares.count, lines.count - 1)
+        XCTAssertEqual(shares.reduce(0, +), 100, accuracy: 1, "the shares add up to the step's kernel time")
+        XCTAssertEqual(shares, shares.sorted(by: >), "the most time first")
+        XCTAssertNil(gpu.kernelTimes, "the backend is not left timing")
+    }
+
     /// `bench --profile` on the GPU: the step's forward and backward, then one row per convolution with a
     /// time for each of its three GEMM-shaped passes (the stem conv has no input gradient).
     func testProfileOnTheGPUListsEveryConvolution() throws {

@@ -23,6 +23,8 @@ public final class CUDABackend: FusedLARSBackend, @unchecked Sendable {
     private var scratch: (address: UInt64, bytes: Int) = (0, 0)
     /// Reusable device memory for the bf16 copies of a GEMM's two operands (`precision` bf16).
     private var operandScratch: [(address: UInt64, bytes: Int)] = [(0, 0), (0, 0)]
+    /// When set, every kernel launch and cuBLAS call is synchronised and timed into it (`bench --profile`).
+    public var kernelTimes: KernelTimes?
     /// What a device error does; the default prints it and exits with status 1.
     public var onDeviceError: (Error, String) -> Never = { error, operation in
         printError("disttrain: GPU error in \(operation): \(error)")
@@ -120,9 +122,11 @@ public final class CUDABackend: FusedLARSBackend, @unchecked Sendable {
         // Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands, keep the flags.
         guard precision == .bf16 else {
             run("gemm \(m)x\(n)x\(k)") {
-                try gpu.sgemmColumnMajor(transposeA: transposeB, transposeB: transposeA, m: n, n: m, k: k, alpha: alpha,
+                try timed("cuBLAS sgemm") {
+                    try gpu.sgemmColumnMajor(transposeA: transposeB, transposeB: transposeA, m: n, n: m, k: k, alpha: alpha,
                                          a: b, lda: transposeB ? k : n, b: a, ldb: transposeA ? m : k,
                                          beta: beta, c: c, ldc: n)
+                }
             }
             return
         }
@@ -134,9 +138,11 @@ public final class CUDABackend: FusedLARSBackend, @unchecked Sendable {
     private func bf16GEMM(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a16: UInt64, b16: UInt64,
                           beta: Float, c: UInt64) {
         run("bf16 gemm \(m)x\(n)x\(k)") {
-            try gpu.bf16GemmColumnMajor(transposeA: transposeB, transposeB: transposeA, m: n, n: m, k: k, alpha: alpha,
-                                        a: b16, lda: transposeB ? k : n, b: a16, ldb: transposeA ? m : k,
-                                        beta: beta, c: c, ldc: n)
+            try timed("cuBLAS GemmEx bf16") {
+                try gpu.bf16GemmColumnMajor(transposeA: transposeB, transposeB: transposeA, m: n, n: m, k: k, alpha: alpha,
+                                            a: b16, lda: transposeB ? k : n, b: a16, ldb: transposeA ? m : k,
+                                            beta: beta, c: c, ldc: n)
+            }
         }
     }
 
@@ -435,7 +441,18 @@ public final class CUDABackend: FusedLARSBackend, @unchecked Sendable {
         return scratch.address
     }
 
-    private func launch(_ launch: KernelLaunch) { run("\(launch)") { try gpu.launch(launch) } }
+    private func launch(_ launch: KernelLaunch) { run("\(launch)") { try timed(launch.kernel) { try gpu.launch(launch) } } }
+
+    /// `body`, timed into `kernelTimes` between two synchronisations when it is set.
+    private func timed(_ name: String, _ body: () throws -> Void) throws {
+        guard let kernelTimes else { return try body() }
+        try gpu.synchronize()
+        let clock = ContinuousClock(), start = clock.now
+        try body()
+        try gpu.synchronize()
+        let elapsed = clock.now - start
+        kernelTimes.add(name, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+    }
     private func launch(_ launches: [KernelLaunch]) { for launch in launches { self.launch(launch) } }
 
     func run<R>(_ operation: @autoclosure () -> String, _ body: () throws -> R) -> R {

@@ -89,6 +89,7 @@ struct BenchCommand: Command {
             let encoder = profile(net: benched.encoder, backend: device ?? cpu, input: benched.input)
             for line in encoder.lines { print(line) }
             print(stepBreakdown(median: median, encoderSeconds: encoder.forwardBackwardSeconds, views: benched.viewCount))
+            if let gpu { for line in kernelTable(benched, on: gpu) { print(line) } }
         }
         let sgemmAfter = reference()
 
@@ -225,6 +226,27 @@ struct BenchCommand: Command {
         }
         lines.append("  convolutions \(fixed(convSeconds * 1e3, 1)) ms of \(fixed((forward + backward) * 1e3, 1)) ms forward+backward")
         return (lines, forward + backward)
+    }
+
+    /// One more step with every kernel and cuBLAS call timed alone (`CUDABackend.kernelTimes`): the device
+    /// time per kernel, the most first, with its share of the step's kernel time.
+    static func kernelTable(_ benched: BenchedStep, on gpu: CUDABackend, limit: Int = 24) -> [String] {
+        let times = KernelTimes()
+        gpu.kernelTimes = times
+        benched.run()
+        gpu.kernelTimes = nil
+        let total = max(times.totalSeconds, 1e-12), entries = times.byTime
+        var lines = ["kernels     one step, each kernel synchronised alone: \(fixed(total * 1e3, 1)) ms in \(entries.count) kernels"]
+        for entry in entries.prefix(limit) {
+            lines.append("  " + entry.name + String(repeating: " ", count: max(1, 32 - entry.name.count))
+                         + pad("\(entry.calls) calls", 11) + pad(fixed(entry.seconds * 1e3, 2) + " ms", 12)
+                         + pad(fixed(100 * entry.seconds / total, 1) + " %", 8))
+        }
+        if entries.count > limit {
+            let rest = entries.dropFirst(limit).reduce(0) { $0 + $1.seconds }
+            lines.append("  (\(entries.count - limit) more: \(fixed(rest * 1e3, 2)) ms)")
+        }
+        return lines
     }
 
     /// The step's median against the encoder's own forward + backward (profiled on one view) times the views:
