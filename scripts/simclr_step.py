@@ -30,7 +30,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
     similarity = z @ z.t() / temperature
     similarity.fill_diagonal_(float("-inf"))
     b = z1.shape[0]
-    positives = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
+    positives = torch.cat([torch.arange(b, 2 * b, device=z.device), torch.arange(0, b, device=z.device)])
     return F.cross_entropy(similarity, positives)
 
 

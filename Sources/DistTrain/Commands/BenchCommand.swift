@@ -184,9 +184,9 @@ struct BenchCommand: Command {
         return best
     }
 
-    /// Where one step's time goes: the whole forward and backward (best of three), then every convolution alone (forward,
-    /// input gradient, weight gradient) with its GFLOP/s. `net` has trained already on `backend`
-    /// (`measureTrainingSteps`), so nothing is allocated or loaded for the first time here. On a GPU each
+    /// Where one step's time goes: the encoder's whole forward and backward (best of three), then every
+    /// convolution alone (forward, input gradient, weight gradient) with its GFLOP/s. `net` has trained already
+    /// on `backend` (`BenchedStep.time`), so nothing is allocated or loaded for the first time here. On a GPU each
     /// timed piece ends with a synchronisation (a few µs each), so the times are the kernels' own, not
     /// their launch cost.
     static func profile(net: ResNet, backend: any Backend, input: Tensor) -> (lines: [String], forwardBackwardSeconds: Double) {
