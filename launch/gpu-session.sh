@@ -60,7 +60,7 @@ step() {
     local seconds=$(($(date +%s) - started)) result="ok"
     ((rc == 124 || rc == 137)) && result="TIMED OUT" || { ((rc != 0)) && result="FAILED (exit $rc)"; }
     tail -n 4 "$logs/$name.log" | sed 's/^/    /'
-    printf '%-14s %-18s %4ds  %s\n' "$name" "$result" "$seconds" "$(grep -E 'disttrain / pytorch|op outputs match|training-step outputs match|images/s' "$logs/$name.log" | tail -n 2 | tr '\n' ' ')" >>"$summary"
+    printf '%-14s %-18s %4ds  %s\n' "$name" "$result" "$seconds" "$(grep -E 'disttrain / pytorch|op outputs match|training-step outputs match|images/s|encoder forward\+backward' "$logs/$name.log" | tail -n 2 | tr '\n' ' ')" >>"$summary"
 }
 
 step env 20 bash -c "nvidia-smi; echo; python3 -c 'import torch, sys; print(sys.executable, torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))'; echo DISTTRAIN_CUDA_PATH=$DISTTRAIN_CUDA_PATH; nproc; ldd --version | head -n 1"
@@ -72,6 +72,8 @@ if [[ "${GPU_SESSION_FP32:-0}" == 1 ]]; then
     step bench-224-fp32 120 "${bench[@]}" --precision fp32 --stem imagenet --image-size 224
 fi
 step profile 60 "$bin" bench --device cuda --precision bf16 --method simclr --stem imagenet --image-size 224 --batch-size 256 --profile
+# The profile's kernel table, first lines: where the GPU step's device time goes.
+grep -A 8 '^kernels ' "$logs/profile.log" 2>/dev/null >>"$summary"
 step loader 30 "$bin" bench --loader --image-size 224 --preset imagenet --workers "$(nproc)" --batch-size 256
 step train 60 "$bin" train --device cuda --precision bf16 --dataset synthetic --method simclr --width 1 --batch-size 256 \
     --epochs 3 --workers "$(nproc)" --run-dir "$logs/run"
