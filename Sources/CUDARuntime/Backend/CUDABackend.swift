@@ -23,8 +23,14 @@ public final class CUDABackend: FusedLARSBackend, @unchecked Sendable {
     private var scratch: (address: UInt64, bytes: Int) = (0, 0)
     /// Reusable device memory for the bf16 copies of a GEMM's two operands (`precision` bf16).
     private var operandScratch: [(address: UInt64, bytes: Int)] = [(0, 0), (0, 0)]
-    /// When set, every kernel launch and cuBLAS call is synchronised and timed into it (`bench --profile`).
-    public var kernelTimes: KernelTimes?
+    /// This backend in fp32, or for bf16 an fp32 twin on the same device (and so the same stream).
+    public var fullPrecision: any Backend { precision == .fp32 ? self : fp32Twin }
+    private lazy var fp32Twin = CUDABackend(device: gpu, precision: .fp32)
+    /// When set, every kernel launch and cuBLAS call is synchronised and timed into it (`bench --profile`),
+    /// the fp32 twin's too.
+    public var kernelTimes: KernelTimes? {
+        didSet { if precision != .fp32 { fp32Twin.kernelTimes = kernelTimes } }
+    }
     /// What a device error does; the default prints it and exits with status 1.
     public var onDeviceError: (Error, String) -> Never = { error, operation in
         printError("disttrain: GPU error in \(operation): \(error)")
@@ -365,6 +371,27 @@ public final class CUDABackend: FusedLARSBackend, @unchecked Sendable {
         var losses = [Float](repeating: 0, count: rows)
         run("download losses") { try losses.withUnsafeMutableBytes { try gpu.download(lossAddress, to: $0.baseAddress!, bytes: $0.count) } }
         return losses.reduce(0.0) { $0 + Double($1) } / Double(rows)
+    }
+
+    // MARK: Rows
+
+    public func l2NormalizeRows(input: Tensor, output: Tensor, norms: Tensor) {
+        let rows = norms.count, columns = input.count / max(rows, 1)
+        precondition(input.count == rows * columns && output.count == input.count, "l2NormalizeRows: \(input.shape), \(norms.shape)")
+        launch(RowLaunch.l2Normalize(input: address(input), output: address(output), norms: address(norms),
+                                     rows: rows, columns: columns))
+    }
+
+    public func l2NormalizeRowsBackward(gradOutput: Tensor, output: Tensor, norms: Tensor, gradInput: Tensor) {
+        let rows = norms.count, columns = output.count / max(rows, 1)
+        launch(RowLaunch.l2NormalizeBackward(gradOutput: address(gradOutput), output: address(output), norms: address(norms),
+                                             gradInput: address(gradInput), rows: rows, columns: columns))
+    }
+
+    public func fillDiagonal(_ matrix: Tensor, with value: Float) {
+        let n = matrix.shape[0]
+        precondition(matrix.count == n * n, "fillDiagonal: \(matrix.shape) is not square")
+        launch(RowLaunch.fillDiagonal(address(matrix), size: n, with: value))
     }
 
     // MARK: Optimisers

@@ -3,6 +3,6 @@
 public enum KernelLibrary {
     public static let all: [KernelSource] = [
         activationKernels, batchNormKernels, optimizerKernels, lossKernels, im2colKernels, elementwiseKernels,
-        poolingKernels,
+        poolingKernels, rowKernels,
     ]
 }

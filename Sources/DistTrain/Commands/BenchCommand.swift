@@ -48,9 +48,9 @@ struct BenchCommand: Command {
 
                  --method simclr (vicreg, byol, supervised) times the method's whole step as train runs it,
                  with its default heads, loss and optimiser (LARS; SGD for supervised) on two random views
-                 already on the device; images/s counts images, each seen in both views. On a GPU the
-                 losses run on the host, so the step includes that round trip. --profile's table is the
-                 encoder's alone, on one view.
+                 already on the device; images/s counts images, each seen in both views. On a GPU
+                 SimCLR's loss runs on the device; VICReg's and BYOL's on the host, so their step includes
+                 that round trip. --profile's table is the encoder's alone, on one view.
                    disttrain bench --device cuda --precision bf16 --method simclr --stem imagenet --image-size 224 --batch-size 256
 
                  With --loader: builds the dataset (synthetic: 512 images of --source-size px and --channels

@@ -65,6 +65,9 @@ public protocol Backend: AnyObject, Sendable {
     func download(_ source: Tensor, to destination: Tensor)
     /// What moves the training batches from host memory to this backend (default: `CopyingBatchUploader`).
     func makeBatchUploader() -> any BatchUploader
+    /// The backend for work that stays fp32 whatever the precision (the losses): this backend, or for a
+    /// reduced-precision GPU backend an fp32 one on the same device and stream.
+    var fullPrecision: any Backend { get }
 
     /// `c = alpha · op(a) · op(b) + beta · c`, row-major, `op(a)` is `m×k`, `op(b)` is `k×n`.
     func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
@@ -98,6 +101,16 @@ public protocol Backend: AnyObject, Sendable {
     /// `running = (1 − momentum)·running + momentum·batch`, with the unbiased variance `var·count/(count−1)`.
     func batchNormUpdateRunning(mean: Tensor, variance: Tensor, count: Int, momentum: Float,
                                 runningMean: Tensor, runningVariance: Tensor)
+
+    // MARK: Rows (losses on the device)
+    /// `output = x / max(‖x‖, 1e-12)` per row of `input` `[N, D]` (PyTorch's `F.normalize(x, dim=1)`); `norms`
+    /// `[N]` gets the clamped norms, which the backward needs. Sums in double.
+    func l2NormalizeRows(input: Tensor, output: Tensor, norms: Tensor)
+    /// Overwrites `gradInput` with `(dy − y·(y·dy)) / norm` per row (`y` the forward's output); a row whose
+    /// norm was clamped is only scaled.
+    func l2NormalizeRowsBackward(gradOutput: Tensor, output: Tensor, norms: Tensor, gradInput: Tensor)
+    /// Sets the diagonal of the square `[N, N]` `matrix` to `value`.
+    func fillDiagonal(_ matrix: Tensor, with value: Float)
 
     // MARK: Element-wise
     func reluForward(input: Tensor, output: Tensor)
@@ -148,9 +161,10 @@ public protocol Backend: AnyObject, Sendable {
 }
 
 extension Backend {
-    /// `host` as a tensor of this backend: the tensor itself on the CPU, an uploaded copy on a GPU.
     public func makeBatchUploader() -> any BatchUploader { CopyingBatchUploader(backend: self) }
+    public var fullPrecision: any Backend { self }
 
+    /// `host` as a tensor of this backend: the tensor itself on the CPU, an uploaded copy on a GPU.
     public func deviceCopy(_ host: Tensor) -> Tensor {
         guard device != .cpu else { return host }
         let onDevice = zeros(host.shape)

@@ -18,6 +18,11 @@ public final class SimCLR: SelfSupervisedMethod {
     let backend: any Backend
     /// Where the losses run (the host; on the CPU, this backend itself).
     lazy var island = HostIsland(backend)
+    /// The loss on the GPU itself, for a single GPU process (`trainStepOnDevice`).
+    lazy var deviceLoss = NTXentOnDevice(temperature: loss.temperature, backend: backend)
+    /// A single GPU process computes the loss on the device (default); false runs it on the host, as
+    /// several ranks do (to compare the two).
+    public var lossOnDevice = true
     public private(set) var group: any Communicator = LocalCommunicator()
     var faults = DistributedFaults()
     public var lastBackwardStore: ParameterStore { network.twin }
@@ -49,6 +54,7 @@ public final class SimCLR: SelfSupervisedMethod {
 
     public func trainStep(view1 x1: Tensor, view2 x2: Tensor) -> MethodStepResult {
         precondition(mode.training, "SimCLR.trainStep needs training mode")
+        if lossOnDevice && backend.device != .cpu && group.worldSize == 1 { return trainStepOnDevice(view1: x1, view2: x2) }
         let z1 = island.down(network.view1.forward(x1)), z2 = island.down(network.view2.forward(x2))
         let result = loss.forward(z1: z1, z2: z2, group: group,
                                   gatherBackward: faults.localGatherBackward ? .localSliceOnly : .reduceScatter,
@@ -57,6 +63,18 @@ public final class SimCLR: SelfSupervisedMethod {
         let features = island.hostCopy(network.view1.features!)
         network.view1.backward(island.up(result.gradZ1))
         network.view2.backward(island.up(result.gradZ2))
+        return MethodStepResult(loss: result.loss, terms: result.terms, embeddingStd: std, features: features)
+    }
+
+    /// One GPU process: the loss on the device (`NTXentOnDevice`); only its value, the two views' embeddings
+    /// (for the collapse monitor) and the probe's features come to the host, before backward is queued.
+    func trainStepOnDevice(view1 x1: Tensor, view2 x2: Tensor) -> MethodStepResult {
+        let z1 = network.view1.forward(x1), z2 = network.view2.forward(x2)
+        let result = deviceLoss.forward(z1: z1, z2: z2)
+        let std = (EmbeddingStd.of(island.down(z1)) + EmbeddingStd.of(island.down(z2))) / 2
+        let features = island.hostCopy(network.view1.features!)
+        network.view1.backward(result.gradZ1)
+        network.view2.backward(result.gradZ2)
         return MethodStepResult(loss: result.loss, terms: result.terms, embeddingStd: std, features: features)
     }
 }
