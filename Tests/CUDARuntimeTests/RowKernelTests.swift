@@ -5,7 +5,8 @@ import XCTest
 
 /// The row family on the CPU emulator, with the backend's launch shapes, against the CPU backend: L2
 /// normalisation forward and backward for 8 columns (one warp, most threads idle) and 300 (several warps,
-/// the double block sums), with a zero row whose norm is clamped; and the diagonal fill.
+/// the double block sums), with a zero row whose norm is clamped; the diagonal fill; VICReg's covariance
+/// regulariser for 6 and 70 dimensions (some variance hinges active, some not).
 final class RowKernelTests: XCTestCase {
     let cpu = CPUBackend(threads: 1)
 
@@ -35,5 +36,28 @@ final class RowKernelTests: XCTestCase {
         let square = GuardedBuffer("square", floats: (0..<16).map(Float.init))
         try EmulatedKernels.run(emulator, [RowLaunch.fillDiagonal(square.address, size: 4, with: -.infinity)], buffers: [square])
         XCTAssertEqual(square.floats(), (0..<16).map { $0 % 5 == 0 ? -.infinity : Float($0) })
+    }
+
+    func testCovarianceRegularizerMatchesTheCPU() throws {
+        let emulator = try KernelEmulator.of(rowKernels)
+        for d in [6, 70] {
+            let rows = 9
+            let z = Tensor(shape: [rows, d], values: EmulatedKernels.values(rows * d, seed: 100 + UInt64(d), -2, 2)
+                .enumerated().map { $0.offset % d < d / 2 ? $0.element * 3 : $0.element / 3 })
+            let scatter = Tensor(zeros: [d, d])
+            cpu.gemm(transposeA: true, transposeB: false, m: d, n: d, k: rows, alpha: 1, a: z, b: z, beta: 0, c: scatter)
+            let gradient = Tensor(zeros: [d, d]), terms = Tensor(zeros: [d, 2])
+            cpu.covarianceRegularizer(scatter: scatter, count: rows, epsilon: 1e-4, varianceWeight: 25, covarianceWeight: 1,
+                                      gradient: gradient, rowTerms: terms)
+            XCTAssertTrue(terms.array.enumerated().contains { $0.offset % 2 == 0 && $0.element > 0 }, "an active hinge")
+            XCTAssertTrue(terms.array.enumerated().contains { $0.offset % 2 == 0 && $0.element == 0 }, "an inactive hinge")
+            let s = GuardedBuffer("S", floats: scatter.array), g = GuardedBuffer("G", floats: [Float](repeating: 9, count: d * d))
+            let t = GuardedBuffer("terms", floats: [Float](repeating: 9, count: 2 * d))
+            try EmulatedKernels.run(emulator, [RowLaunch.covarianceRegularizer(
+                scatter: s.address, gradient: g.address, rowTerms: t.address, size: d, count: rows, epsilon: 1e-4,
+                varianceWeight: 25, covarianceWeight: 1)], buffers: [s, g, t])
+            XCTAssertEqual(g.floats(), gradient.array, "\(d) dimensions: G")
+            XCTAssertLessThan(EmulatedKernels.relativeError(t.floats(), terms.array), 1e-6, "\(d) dimensions: row terms")
+        }
     }
 }

@@ -388,6 +388,16 @@ public final class CUDABackend: FusedLARSBackend, @unchecked Sendable {
                                              gradInput: address(gradInput), rows: rows, columns: columns))
     }
 
+    public func covarianceRegularizer(scatter: Tensor, count: Int, epsilon: Double, varianceWeight: Double,
+                                      covarianceWeight: Double, gradient: Tensor, rowTerms: Tensor) {
+        let d = scatter.shape[0]
+        precondition(scatter.count == d * d && gradient.count == d * d && rowTerms.count == 2 * d && count >= 2,
+                     "covarianceRegularizer: \(scatter.shape), \(gradient.shape), \(rowTerms.shape), \(count) rows")
+        launch(RowLaunch.covarianceRegularizer(scatter: address(scatter), gradient: address(gradient),
+                                               rowTerms: address(rowTerms), size: d, count: count, epsilon: epsilon,
+                                               varianceWeight: varianceWeight, covarianceWeight: covarianceWeight))
+    }
+
     public func fillDiagonal(_ matrix: Tensor, with value: Float) {
         let n = matrix.shape[0]
         precondition(matrix.count == n * n, "fillDiagonal: \(matrix.shape) is not square")

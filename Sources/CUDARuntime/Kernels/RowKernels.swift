@@ -4,6 +4,8 @@
 ///     l2_normalize_rows_backward(dy, y, norms, dx, D)            dx = (dy − y·(y·dy)) / norms (a clamped row
 ///                                                                  is scaled, not projected: PyTorch's gradient)
 ///     fill_diagonal(m [N, N], N, value)                          m[i, i] = value
+///     covariance_regularizer(S [D, D], G [D, D], terms [D, 2], D, unbias, eps, mu, nu)
+///         VICReg's G = ∂(μ·v/2 + ν·c)/∂C for C = S·unbias, and per row [relu(1 − s_d), Σ_{j≠d} C_dj²]
 ///
 /// One block per row (32·k threads), norms and dot products summed in double (as the CPU backend's).
 let rowKernels = KernelSource.family("rows", #"""
@@ -34,8 +36,27 @@ extern "C" __global__ void l2_normalize_rows_backward(const float* dy, const flo
 extern "C" __global__ void fill_diagonal(float* m, long N, float value) {
     GRID_STRIDE_LOOP(i, N) m[i * N + i] = value;
 }
-"""#, kernels: ["l2_normalize_rows", "l2_normalize_rows_backward", "fill_diagonal"],
-   synchronizing: ["l2_normalize_rows", "l2_normalize_rows_backward"])
+
+extern "C" __global__ void covariance_regularizer(const float* S, float* G, float* terms, int D, double unbias,
+                                                  double eps, double mu, double nu) {
+    const long i = blockIdx.x;
+    double covariance = 0.0;
+    for (int j = threadIdx.x; j < D; j += blockDim.x) {
+        if (j == i) continue;
+        const double c = (double)S[i * D + j] * unbias;
+        covariance += c * c;
+        G[i * D + j] = (float)(nu * 2.0 * c / (double)D);
+    }
+    covariance = block_sum(covariance);
+    if (threadIdx.x == 0) {
+        const double s = sqrt((double)S[i * D + i] * unbias + eps);
+        G[i * D + i] = s < 1.0 ? (float)(-mu / 2.0 / (2.0 * (double)D * s)) : 0.0f;
+        terms[2 * i] = (float)fmax(0.0, 1.0 - s);
+        terms[2 * i + 1] = (float)covariance;
+    }
+}
+"""#, kernels: ["l2_normalize_rows", "l2_normalize_rows_backward", "fill_diagonal", "covariance_regularizer"],
+   synchronizing: ["l2_normalize_rows", "l2_normalize_rows_backward", "covariance_regularizer"])
 
 /// How the backend launches the row family (addresses are device pointers).
 public enum RowLaunch {
@@ -54,6 +75,15 @@ public enum RowLaunch {
         let shape = perRow(rows, columns)
         return KernelLaunch("l2_normalize_rows_backward", grid: shape.grid, block: shape.block,
                             [.address(gradOutput), .address(output), .address(norms), .address(gradInput), .int(columns)])
+    }
+
+    public static func covarianceRegularizer(scatter: UInt64, gradient: UInt64, rowTerms: UInt64, size: Int, count: Int,
+                                             epsilon: Double, varianceWeight: Double, covarianceWeight: Double) -> KernelLaunch {
+        let shape = perRow(size, size)
+        return KernelLaunch("covariance_regularizer", grid: shape.grid, block: shape.block,
+                            [.address(scatter), .address(gradient), .address(rowTerms), .int(size),
+                             .float64(1 / Double(count - 1)), .float64(epsilon), .float64(varianceWeight),
+                             .float64(covarianceWeight)])
     }
 
     public static func fillDiagonal(_ matrix: UInt64, size: Int, with value: Float) -> KernelLaunch {

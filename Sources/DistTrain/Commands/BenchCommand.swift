@@ -49,7 +49,7 @@ struct BenchCommand: Command {
                  --method simclr (vicreg, byol, supervised) times the method's whole step as train runs it,
                  with its default heads, loss and optimiser (LARS; SGD for supervised) on two random views
                  already on the device; images/s counts images, each seen in both views. On a GPU
-                 SimCLR's loss runs on the device; VICReg's and BYOL's on the host, so their step includes
+                 SimCLR's and VICReg's losses run on the device; BYOL's on the host, so its step includes
                  that round trip. --profile's table is the encoder's alone, on one view.
                    disttrain bench --device cuda --precision bf16 --method simclr --stem imagenet --image-size 224 --batch-size 256
 

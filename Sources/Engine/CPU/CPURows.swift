@@ -25,6 +25,27 @@ extension CPUBackend {
         }
     }
 
+    public func covarianceRegularizer(scatter: Tensor, count: Int, epsilon: Double, varianceWeight: Double,
+                                      covarianceWeight: Double, gradient: Tensor, rowTerms: Tensor) {
+        let d = scatter.shape[0]
+        precondition(scatter.count == d * d && gradient.count == d * d && rowTerms.count == 2 * d && count >= 2,
+                     "covarianceRegularizer: \(scatter.shape), \(gradient.shape), \(rowTerms.shape), \(count) rows")
+        let s = scatter.pointer, g = gradient.pointer, terms = rowTerms.pointer
+        let unbias = 1 / Double(count - 1), dims = Double(d)
+        for i in 0..<d {
+            var covariance = 0.0
+            for j in 0..<d where j != i {
+                let c = Double(s[i * d + j]) * unbias
+                covariance += c * c
+                g[i * d + j] = Float(covarianceWeight * 2 * c / dims)
+            }
+            let std = (Double(s[i * d + i]) * unbias + epsilon).squareRoot()
+            g[i * d + i] = std < 1 ? Float(-varianceWeight / 2 / (2 * dims * std)) : 0
+            terms[2 * i] = Float(max(0, 1 - std))
+            terms[2 * i + 1] = Float(covariance)
+        }
+    }
+
     public func fillDiagonal(_ matrix: Tensor, with value: Float) {
         let n = matrix.shape[0]
         precondition(matrix.count == n * n, "fillDiagonal: \(matrix.shape) is not square")

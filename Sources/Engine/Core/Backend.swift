@@ -111,6 +111,13 @@ public protocol Backend: AnyObject, Sendable {
     func l2NormalizeRowsBackward(gradOutput: Tensor, output: Tensor, norms: Tensor, gradInput: Tensor)
     /// Sets the diagonal of the square `[N, N]` `matrix` to `value`.
     func fillDiagonal(_ matrix: Tensor, with value: Float)
+    /// VICReg's variance and covariance terms of one branch from its centred scatter `S` `[D, D]` over `count`
+    /// rows (Bardes et al. 2022, eqs. 1-4; `VICRegLoss.regularizer` on the host): with `C = S/(count − 1)`,
+    /// `s_d = sqrt(C_dd + epsilon)`, writes `G = ∂(μ·v/2 + ν·c)/∂C` into `gradient` (`ν·2·C_ij/D` off the
+    /// diagonal, `−μ/2 / (2·D·s_d)` where `s_d < 1`, else 0) and per row into `rowTerms` `[D, 2]`:
+    /// `[max(0, 1 − s_d), Σ_{j≠d} C_dj²]`, which sum (over D, then ÷ D) to v and c. Each row in double.
+    func covarianceRegularizer(scatter: Tensor, count: Int, epsilon: Double, varianceWeight: Double,
+                               covarianceWeight: Double, gradient: Tensor, rowTerms: Tensor)
 
     // MARK: Element-wise
     func reluForward(input: Tensor, output: Tensor)

@@ -66,15 +66,11 @@ public final class SimCLR: SelfSupervisedMethod {
         return MethodStepResult(loss: result.loss, terms: result.terms, embeddingStd: std, features: features)
     }
 
-    /// One GPU process: the loss on the device (`NTXentOnDevice`); only its value, the two views' embeddings
-    /// (for the collapse monitor) and the probe's features come to the host, before backward is queued.
+    /// One GPU process: the loss on the device (`NTXentOnDevice`), see `TwoViewNetwork.trainStep(view1:view2:island:lossOnDevice:)`.
     func trainStepOnDevice(view1 x1: Tensor, view2 x2: Tensor) -> MethodStepResult {
-        let z1 = network.view1.forward(x1), z2 = network.view2.forward(x2)
-        let result = deviceLoss.forward(z1: z1, z2: z2)
-        let std = (EmbeddingStd.of(island.down(z1)) + EmbeddingStd.of(island.down(z2))) / 2
-        let features = island.hostCopy(network.view1.features!)
-        network.view1.backward(result.gradZ1)
-        network.view2.backward(result.gradZ2)
-        return MethodStepResult(loss: result.loss, terms: result.terms, embeddingStd: std, features: features)
+        network.trainStep(view1: x1, view2: x2, island: island) { z1, z2 in
+            let result = deviceLoss.forward(z1: z1, z2: z2)
+            return (result.loss, result.terms, result.gradZ1, result.gradZ2)
+        }
     }
 }
