@@ -185,7 +185,10 @@ final class Trainer {
             }
         }
         defer {
+            // Nothing may reach the NCCL communicator once it is destroyed: not SyncBN, not the watch's thread.
             communicator.deviceTensors = nil
+            watch?.failureCheck = nil
+            watch?.beforeExit = nil
             onDevice?.destroy()
         }
         let signals = StopSignals { [communicator, checkpointDirectory, watch] in
