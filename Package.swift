@@ -43,7 +43,7 @@ let package = Package(
                 exclude: ["cuda_emulation.h"]),
         .testTarget(name: "CUDARuntimeTests", dependencies: ["CUDARuntime", "CCUDA", "Engine", "Models", "GPUEmulation"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "Collectives"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Engine", "CZlib"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DistTrainTests", dependencies: ["DistTrain", "CZlib", "CUDARuntime", "GPUEmulation"],
                     resources: [.copy("Fixtures")]),

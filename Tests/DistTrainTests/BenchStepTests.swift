@@ -62,7 +62,7 @@ final class BenchStepTests: XCTestCase {
     func testStepBreakdownSplitsTheStepIntoEncoderAndRest() {
         XCTAssertEqual(BenchCommand.stepBreakdown(median: 0.1, encoderSeconds: 0.04, views: 2),
                        "  step 100.0 ms: encoder forward+backward x 2 views 80.0 ms (80 %), the rest 20.0 ms "
-                       + "(heads, loss, optimiser, EMA target; on a GPU the loss's host round trip)")
+                       + "(heads, loss, optimiser, EMA target)")
         XCTAssertEqual(BenchCommand.stepBreakdown(median: 0.05, encoderSeconds: 0.045, views: 1),
                        "  step 50.0 ms: encoder forward+backward 45.0 ms (90 %), the rest 5.0 ms (head, loss, optimiser)")
     }

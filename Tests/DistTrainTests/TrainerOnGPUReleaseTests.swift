@@ -112,8 +112,9 @@ final class TrainerOnGPUReleaseTests: XCTestCase {
     }
 
     /// Two ranks (mpirun), each on its own emulated GPU with half of the batch, train as one GPU process with
-    /// the whole batch: SyncBN's statistics and sums, the gathered embeddings and the gradient all-reduce all
-    /// go through host memory. Same comparison as above (the first epoch, 2 steps, the first at the warm-up's
+    /// the whole batch: SyncBN's statistics and sums, the losses' gathered embeddings (the losses run on the
+    /// devices) and the gradient all-reduce go through host memory, or (SimCLR, VICReg) over the emulated
+    /// NCCL in stream order. Same comparison as above (the first epoch, 2 steps, the first at the warm-up's
     /// lr 0), and with the replica check at every step, so a rank whose device state drifted would be
     /// reported. The reference is the GPU, not the CPU: after BYOL's one real LARS step the GPU and the CPU
     /// differ by up to 3.4e-5 of the largest parameter in one process already (LARS normalises each
@@ -121,8 +122,8 @@ final class TrainerOnGPUReleaseTests: XCTestCase {
     /// weights as much as any other direction), while this test is about what distribution adds.
     func testTwoGPURanksTrainAsOneGPUProcess() throws {
         guard let mpirun = findOnPath("mpirun") else { throw XCTSkip("mpirun is not on PATH (apt-get install openmpi-bin)") }
-        // The gradients summed through host memory (both methods), and on the devices by (emulated) NCCL.
-        for (method, nccl) in [("simclr", false), ("byol", false), ("simclr", true)] {
+        // The collectives through host memory (SimCLR, BYOL), and on the devices by (emulated) NCCL (SimCLR, VICReg).
+        for (method, nccl) in [("simclr", false), ("byol", false), ("simclr", true), ("vicreg", true)] {
             let oneRank = try folder(), gpuRun = try folder()
             let extra = ["--max-steps", "2", "--sync-check-every", "1"]
             try Trainer(options: options(method, runDirectory: oneRank, extra: extra), device: CUDABackend(device: EmulatedGPU())).fit()
@@ -192,7 +193,10 @@ final class TrainerOnGPUReleaseTests: XCTestCase {
             // forward and an all-reduce of its two sums in backward (SimCLR's projector has no batch norm).
             let batchNorms = 2 * trainer.method.store.parameters.filter { $0.role == .normScale }.count
             XCTAssertEqual(nccl.allReduces, 2 * (buckets.count + batchNorms), "every bucket of both steps went through NCCL")
-            XCTAssertEqual(nccl.allGathers, 2 * batchNorms, "every batch norm's statistics went through NCCL")
+            // The SSL losses run on the devices: NT-Xent gathers each view's embeddings there, BYOL gathers none.
+            let lossGathers = ["simclr": 2, "vicreg": 2][options.method] ?? 0
+            XCTAssertEqual(nccl.allGathers, 2 * (batchNorms + lossGathers),
+                           "every batch norm's statistics and the loss's rows went through NCCL")
         }
         try communicator.finalize()
     }
@@ -230,7 +234,7 @@ final class BenchOnGPUTests: XCTestCase {
         XCTAssertGreaterThan(BenchCommand.deviceGEMMGFLOPs(size: 16, gpu: gpu), 0)
     }
 
-    /// `bench --method simclr` on the GPU: the method's step (losses on the host) runs, and the same step on
+    /// `bench --method simclr` on the GPU: the method's step (its loss on the device) runs, and the same step on
     /// the CPU moves the parameters to the same values.
     func testSimCLRBenchStepRunsOnTheGPU() throws {
         let config = ResNetConfig(depth: 18, stem: .cifar, widthMultiplier: 1.0 / 16, inChannels: 3)

@@ -1,11 +1,14 @@
 import Engine
 @testable import Models
+import Foundation
 import XCTest
 
-/// The device forms of NT-Xent and VICReg (every step a backend op) against the host losses, on the CPU
-/// backend, which runs the same ops: losses, terms and both views' gradients agree (NT-Xent also with a row
-/// whose norm is clamped). The emulated GPU runs them inside the methods' steps (`MethodStepComparisonTests`)
-/// and the kernels alone (`RowKernelTests`).
+/// The device forms of NT-Xent, VICReg and BYOL (every step a backend op) against the host losses, on the
+/// CPU backend, which runs the same ops: losses, terms and both views' gradients agree (NT-Xent also with a
+/// row whose norm is clamped), and on 2 and 3 ranks (threads, `ThreadRanks`) each rank's loss and gradients
+/// are the single-process loss's on the global batch. The emulated GPU runs them inside the methods' steps
+/// (`MethodStepComparisonTests`, and over emulated NCCL in `TrainerOnGPUReleaseTests`) and the kernels
+/// alone (`RowKernelTests`).
 final class LossesOnDeviceTests: XCTestCase {
     let backend = CPUBackend(threads: 1)
 
@@ -68,6 +71,60 @@ final class LossesOnDeviceTests: XCTestCase {
         }
     }
 
+    /// BYOL's ‖p̂ − t̂‖² form equals `BYOLLoss`'s 2 − 2·cos, loss and gradients, with each target beside the
+    /// other view's prediction; the loss share over `globalBatch` rows is the loss times B/globalBatch.
+    func testBYOLDeviceFormEqualsTheHostLoss() {
+        let b = 6, d = 9
+        var random = RandomGenerator(seed: 23)
+        func rows() -> Tensor { Tensor(shape: [b, d], values: (0..<(b * d)).map { _ in Float(random.normal()) }) }
+        let p1 = rows(), p2 = rows(), t1 = rows(), t2 = rows()
+        let host = BYOLLoss().forward(p1: p1, p2: p2, target1: t1, target2: t2)
+        let device = BYOLOnDevice(backend: backend)
+        for globalBatch in [b, 3 * b] {
+            device.setTarget(t1, ofView: 1)
+            device.setTarget(t2, ofView: 2)
+            let got = device.forward(p1: p1, p2: p2, globalBatch: globalBatch)
+            let share = Double(b) / Double(globalBatch)
+            XCTAssertEqual(got.loss, host.loss * share, accuracy: 1e-6 * host.loss, "global batch \(globalBatch)")
+            XCTAssertLessThan(relativeError(got.gradP1.array, host.gradP1.array.map { $0 * Float(share) }), 1e-5, "∂p1")
+            XCTAssertLessThan(relativeError(got.gradP2.array, host.gradP2.array.map { $0 * Float(share) }), 1e-5, "∂p2")
+        }
+    }
+
+    /// R ranks of B rows each (threads): every rank's NT-Xent and VICReg loss is the single-process loss on
+    /// the R·B rows, and its gradients are that loss's gradients of its own rows.
+    func testDeviceFormsOverRanksEqualTheLossOnTheGlobalBatch() {
+        let b = 3, d = 7
+        for ranks in [2, 3] {
+            var random = RandomGenerator(seed: UInt64(ranks))
+            let n = ranks * b
+            let z1 = Tensor(shape: [n, d], values: (0..<(n * d)).map { Float(random.normal() * ($0 % d < 3 ? 2 : 0.5)) })
+            let z2 = Tensor(shape: [n, d], values: (0..<(n * d)).map { Float(random.normal() * ($0 % d < 2 ? 1.5 : 0.7)) })
+            let ntXent = NTXentLoss(temperature: 0.2).forward(z1: z1, z2: z2, backend: backend)
+            let vicReg = VICRegLoss().forward(z1: z1, z2: z2, backend: backend)
+            let results = RankResults(ranks)
+            ThreadRanks(size: ranks).run { group in
+                let cpu = CPUBackend(threads: 1)
+                let own = (group.rank * b)..<((group.rank + 1) * b)
+                let x1 = copied(rowsView(z1, own)), x2 = copied(rowsView(z2, own))
+                let contrastive = NTXentOnDevice(temperature: 0.2, backend: cpu).forward(z1: x1, z2: x2, group: group)
+                let regularized = VICRegOnDevice(loss: VICRegLoss(), backend: cpu).forward(z1: x1, z2: x2, group: group)
+                results.set(group.rank, [contrastive.loss, regularized.loss],
+                            [contrastive.gradZ1, contrastive.gradZ2, regularized.gradZ1, regularized.gradZ2].map(\.array))
+            }
+            for rank in 0..<ranks {
+                let (losses, gradients) = results.get(rank)
+                let own = (rank * b)..<((rank + 1) * b)
+                XCTAssertEqual(losses[0], ntXent.loss, accuracy: 1e-6 * ntXent.loss, "NT-Xent, rank \(rank) of \(ranks)")
+                XCTAssertEqual(losses[1], vicReg.loss, accuracy: 1e-5 * vicReg.loss, "VICReg, rank \(rank) of \(ranks)")
+                let expected = [ntXent.gradZ1, ntXent.gradZ2, vicReg.gradZ1, vicReg.gradZ2].map { rowsView($0, own).array }
+                for (index, name) in ["NT-Xent ∂z1", "NT-Xent ∂z2", "VICReg ∂z1", "VICReg ∂z2"].enumerated() {
+                    XCTAssertLessThan(relativeError(gradients[index], expected[index]), 1e-5, "\(name), rank \(rank) of \(ranks)")
+                }
+            }
+        }
+    }
+
     /// The backend's regulariser writes the host regulariser's G and per-row terms that sum to its v and c.
     func testCovarianceRegularizerMatchesTheHostOne() {
         let b = 7, d = 10
@@ -90,5 +147,23 @@ final class LossesOnDeviceTests: XCTestCase {
     func relativeError(_ got: [Float], _ expected: [Float]) -> Double {
         let scale = Double(expected.map { abs($0) }.max() ?? 0)
         return zip(got, expected).map { Double(abs($0 - $1)) }.max()! / max(scale, 1e-30)
+    }
+}
+
+/// What each rank's thread hands back.
+final class RankResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [(losses: [Double], gradients: [[Float]])]
+
+    init(_ ranks: Int) { values = Array(repeating: ([], []), count: ranks) }
+
+    func set(_ rank: Int, _ losses: [Double], _ gradients: [[Float]]) {
+        lock.lock(); defer { lock.unlock() }
+        values[rank] = (losses, gradients)
+    }
+
+    func get(_ rank: Int) -> (losses: [Double], gradients: [[Float]]) {
+        lock.lock(); defer { lock.unlock() }
+        return values[rank]
     }
 }

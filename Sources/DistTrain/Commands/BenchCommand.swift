@@ -255,7 +255,7 @@ struct BenchCommand: Command {
         let encoder = encoderSeconds * Double(views), rest = median - encoder
         return "  step \(fixed(median * 1e3, 1)) ms: encoder forward+backward \(views == 1 ? "" : "x \(views) views ")"
             + "\(fixed(encoder * 1e3, 1)) ms (\(fixed(100 * encoder / median, 0)) %), the rest \(fixed(rest * 1e3, 1)) ms "
-            + (views == 1 ? "(head, loss, optimiser)" : "(heads, loss, optimiser, EMA target; on a GPU the loss's host round trip)")
+            + (views == 1 ? "(head, loss, optimiser)" : "(heads, loss, optimiser, EMA target)")
     }
 }
 

@@ -176,8 +176,9 @@ final class Trainer {
                 watch?.failureCheck = { [calls = joined.calls] in
                     calls.asynchronousError().map { "\(calls.name) reports \"\($0)\"" }
                 }
-                // SyncBatchNorm's all-gathers and all-reduces then stay on the GPUs, in stream order.
-                if options.syncBatchNorm { communicator.deviceTensors = joined }
+                // SyncBatchNorm's all-gathers and all-reduces, and the losses' gathered rows, then stay on the
+                // GPUs, in stream order.
+                communicator.deviceTensors = joined
                 onDevice = joined
                 deviceReducer = makeDeviceGradientReducer(joined)
             } else {

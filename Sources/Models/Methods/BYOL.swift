@@ -42,6 +42,10 @@ public final class BYOL: SelfSupervisedMethod {
     let backend: any Backend
     /// Where the losses run (the host; on the CPU, this backend itself).
     lazy var island = HostIsland(backend)
+    /// The loss on the GPU itself (`trainStepOnDevice`).
+    lazy var deviceLoss = BYOLOnDevice(backend: backend)
+    /// On a GPU the loss runs on the device (default); false runs it on the host (to compare the two).
+    public var lossOnDevice = true
     public private(set) var group: any Communicator = LocalCommunicator()
     public var lastBackwardStore: ParameterStore { network.twin }
     /// The online network's training step plus the target's two forward passes.
@@ -107,6 +111,7 @@ public final class BYOL: SelfSupervisedMethod {
 
     public func trainStep(view1 x1: Tensor, view2 x2: Tensor) -> MethodStepResult {
         precondition(mode.training, "BYOL.trainStep needs training mode")
+        if lossOnDevice && backend.device != .cpu { return trainStepOnDevice(view1: x1, view2: x2) }
         let p1 = island.down(network.view1.forward(x1)), p2 = island.down(network.view2.forward(x2))
         // The target's output buffer is reused by its second forward: keep a copy of view 1's.
         let target1 = island.hostCopy(targetForward(x1)), target2 = island.down(targetForward(x2))
@@ -119,6 +124,23 @@ public final class BYOL: SelfSupervisedMethod {
         let features = island.hostCopy(network.view1.features!)
         network.view1.backward(island.up(result.gradP1))
         network.view2.backward(island.up(result.gradP2))
+        return MethodStepResult(loss: result.loss, terms: result.terms, embeddingStd: std, features: features)
+    }
+
+    /// The loss on the device (`BYOLOnDevice`): only the loss share, the projections (collapse monitor) and
+    /// view 1's features come to the host. Several ranks add their shares on the host; no rows are gathered.
+    func trainStepOnDevice(view1 x1: Tensor, view2 x2: Tensor) -> MethodStepResult {
+        let p1 = network.view1.forward(x1), p2 = network.view2.forward(x2)
+        // The target's output buffer is reused by its second forward: each is kept as soon as it is made.
+        deviceLoss.setTarget(targetForward(x1), ofView: 1)
+        deviceLoss.setTarget(targetForward(x2), ofView: 2)
+        let share = deviceLoss.forward(p1: p1, p2: p2, globalBatch: p1.shape[0] * group.worldSize)
+        let result = BYOLLoss.Output(loss: summedOverRanks(share.loss, group: group), gradP1: share.gradP1, gradP2: share.gradP2)
+        let std = (EmbeddingStd.of(island.down(network.view1.projection!), group: group)
+                   + EmbeddingStd.of(island.down(network.view2.projection!), group: group)) / 2
+        let features = island.hostCopy(network.view1.features!)
+        network.view1.backward(result.gradP1)
+        network.view2.backward(result.gradP2)
         return MethodStepResult(loss: result.loss, terms: result.terms, embeddingStd: std, features: features)
     }
 

@@ -67,17 +67,19 @@ final class TwoViewNetwork {
     /// FLOPs of a training step's GEMMs over both views, at the last forwards' sizes.
     var trainingStepFLOPs: Double { view1.trainingFLOPs + view2.trainingFLOPs }
 
-    /// What a loss computed on the device returns.
-    typealias DeviceLoss = (loss: Double, terms: [(name: String, value: Double)], gradZ1: Tensor, gradZ2: Tensor)
+    /// What a loss computed on the device returns: the loss, its terms, this rank's ∂L/∂z of each view, and
+    /// each view's rows the collapse monitor runs over (the global batch: the rows the loss gathered).
+    typealias DeviceLoss = (loss: Double, terms: [(name: String, value: Double)], gradZ1: Tensor, gradZ2: Tensor,
+                            monitored1: Tensor, monitored2: Tensor)
 
-    /// A step whose loss runs on the device (one GPU process): both forwards, `loss` on the two outputs, then
-    /// only the embeddings (for the collapse monitor) and view 1's features come to the host, before the
-    /// backward passes are queued.
+    /// A step whose loss runs on the device: both forwards, `loss` on the two outputs, then only the
+    /// monitored rows (for the collapse monitor) and view 1's features come to the host, before the backward
+    /// passes are queued.
     func trainStep(view1 x1: Tensor, view2 x2: Tensor, island: HostIsland,
                    lossOnDevice loss: (Tensor, Tensor) -> DeviceLoss) -> MethodStepResult {
         let z1 = view1.forward(x1), z2 = view2.forward(x2)
         let result = loss(z1, z2)
-        let std = (EmbeddingStd.of(island.down(z1)) + EmbeddingStd.of(island.down(z2))) / 2
+        let std = (EmbeddingStd.of(island.down(result.monitored1)) + EmbeddingStd.of(island.down(result.monitored2))) / 2
         let features = island.hostCopy(view1.features!)
         view1.backward(result.gradZ1)
         view2.backward(result.gradZ2)

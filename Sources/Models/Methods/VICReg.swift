@@ -18,10 +18,9 @@ public final class VICReg: SelfSupervisedMethod {
     let backend: any Backend
     /// Where the losses run (the host; on the CPU, this backend itself).
     lazy var island = HostIsland(backend)
-    /// The loss on the GPU itself, for a single GPU process (`trainStepOnDevice`).
+    /// The loss on the GPU itself (`trainStepOnDevice`).
     lazy var deviceLoss = VICRegOnDevice(loss: loss, backend: backend)
-    /// A single GPU process computes the loss on the device (default); false runs it on the host, as
-    /// several ranks do (to compare the two).
+    /// On a GPU the loss runs on the device (default); false runs it on the host (to compare the two).
     public var lossOnDevice = true
     public private(set) var group: any Communicator = LocalCommunicator()
     var faults = DistributedFaults()
@@ -55,7 +54,7 @@ public final class VICReg: SelfSupervisedMethod {
 
     public func trainStep(view1 x1: Tensor, view2 x2: Tensor) -> MethodStepResult {
         precondition(mode.training, "VICReg.trainStep needs training mode")
-        if lossOnDevice && backend.device != .cpu && group.worldSize == 1 { return trainStepOnDevice(view1: x1, view2: x2) }
+        if lossOnDevice && backend.device != .cpu && !faults.localGatherBackward { return trainStepOnDevice(view1: x1, view2: x2) }
         let z1 = island.down(network.view1.forward(x1)), z2 = island.down(network.view2.forward(x2))
         let result = loss.forward(z1: z1, z2: z2, group: group,
                                   scope: faults.localGatherBackward ? .localBatchOnly : .globalBatch, backend: island.host)
@@ -67,11 +66,12 @@ public final class VICReg: SelfSupervisedMethod {
         return MethodStepResult(loss: result.loss, terms: result.terms, embeddingStd: std, features: features)
     }
 
-    /// One GPU process: the loss on the device (`VICRegOnDevice`), see `TwoViewNetwork.trainStep(view1:view2:island:lossOnDevice:)`.
+    /// The loss on the device (`VICRegOnDevice`, over the ranks' gathered rows), see
+    /// `TwoViewNetwork.trainStep(view1:view2:island:lossOnDevice:)`.
     func trainStepOnDevice(view1 x1: Tensor, view2 x2: Tensor) -> MethodStepResult {
         network.trainStep(view1: x1, view2: x2, island: island) { z1, z2 in
-            let result = deviceLoss.forward(z1: z1, z2: z2)
-            return (result.loss, result.terms, result.gradZ1, result.gradZ2)
+            let result = deviceLoss.forward(z1: z1, z2: z2, group: group)
+            return (result.loss, result.terms, result.gradZ1, result.gradZ2, result.globalZ1, result.globalZ2)
         }
     }
 }
