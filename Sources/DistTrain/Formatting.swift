@@ -1,11 +1,5 @@
 // Number formatting for tables and progress lines (the binary links no Foundation formatters).
 
-extension Duration {
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) * 1e-18
-    }
-}
-
 /// `value` right-aligned in `width` columns.
 func pad(_ value: some CustomStringConvertible, _ width: Int) -> String {
     let text = value.description

@@ -29,21 +29,38 @@ final class LossesOnDeviceTests: XCTestCase {
         }
     }
 
-    /// The backend's row normalisation is `L2Normalization`'s (the host loss's), forward and backward.
-    func testRowNormalisationMatchesL2Normalization() {
+    /// The backend's row normalisation against `F.normalize(x, dim=1)` written out here in double (ε = 1e-12),
+    /// and its backward against central differences of `Σ dy·normalize(x)`; a zero row stays zero and its
+    /// gradient is dy/ε (PyTorch's: the clamped norm is a constant).
+    func testRowNormalisationMatchesItsFormula() {
         var random = RandomGenerator(seed: 3)
         let x = Tensor(shape: [5, 6], values: (0..<30).map { _ in Float(random.normal()) })
         for j in 0..<6 { x.pointer[2 * 6 + j] = 0 }
         let dy = Tensor(shape: [5, 6], values: (0..<30).map { _ in Float(random.normal()) })
-        let expected = Tensor(zeros: [5, 6]), expectedGradient = Tensor(zeros: [5, 6])
-        let norms = L2Normalization.forward(x, into: expected)
-        L2Normalization.backward(gradOutput: dy, output: expected, norms: norms, gradInput: expectedGradient)
         let y = Tensor(zeros: [5, 6]), rowNorms = Tensor(zeros: [5]), dx = Tensor(zeros: [5, 6])
         backend.l2NormalizeRows(input: x, output: y, norms: rowNorms)
         backend.l2NormalizeRowsBackward(gradOutput: dy, output: y, norms: rowNorms, gradInput: dx)
-        XCTAssertEqual(y.array, expected.array)
-        XCTAssertEqual(rowNorms.array, norms.map { Float($0) })
-        XCTAssertLessThan(relativeError(dx.array, expectedGradient.array), 1e-6)
+        func normalized(_ v: [Double]) -> [Double] {
+            let norm = max(v.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+            return v.map { $0 / norm }
+        }
+        for row in 0..<5 {
+            let v = (0..<6).map { Double(x.pointer[row * 6 + $0]) }, g = (0..<6).map { Double(dy.pointer[row * 6 + $0]) }
+            let expected = normalized(v)
+            for j in 0..<6 { XCTAssertEqual(Double(y.pointer[row * 6 + j]), expected[j], accuracy: 1e-7, "row \(row)") }
+            guard row != 2 else {
+                for j in 0..<6 { XCTAssertEqual(Double(dx.pointer[row * 6 + j]), g[j] / 1e-12, accuracy: 1e-6 * abs(g[j] / 1e-12)) }
+                continue
+            }
+            for j in 0..<6 {
+                let h = 1e-6
+                var plus = v, minus = v
+                plus[j] += h; minus[j] -= h
+                let up = zip(normalized(plus), g).reduce(0) { $0 + $1.0 * $1.1 }
+                let down = zip(normalized(minus), g).reduce(0) { $0 + $1.0 * $1.1 }
+                XCTAssertEqual(Double(dx.pointer[row * 6 + j]), (up - down) / (2 * h), accuracy: 1e-5, "row \(row), column \(j)")
+            }
+        }
         let square = Tensor(shape: [3, 3], values: (0..<9).map(Float.init))
         backend.fillDiagonal(square, with: -.infinity)
         XCTAssertEqual(square.array, [-.infinity, 1, 2, 3, -.infinity, 5, 6, 7, -.infinity])
@@ -106,7 +123,7 @@ final class LossesOnDeviceTests: XCTestCase {
             ThreadRanks(size: ranks).run { group in
                 let cpu = CPUBackend(threads: 1)
                 let own = (group.rank * b)..<((group.rank + 1) * b)
-                let x1 = copied(rowsView(z1, own)), x2 = copied(rowsView(z2, own))
+                let x1 = copied(z1.rows(own)), x2 = copied(z2.rows(own))
                 let contrastive = NTXentOnDevice(temperature: 0.2, backend: cpu).forward(z1: x1, z2: x2, group: group)
                 let regularized = VICRegOnDevice(loss: VICRegLoss(), backend: cpu).forward(z1: x1, z2: x2, group: group)
                 results.set(group.rank, [contrastive.loss, regularized.loss],
@@ -117,7 +134,7 @@ final class LossesOnDeviceTests: XCTestCase {
                 let own = (rank * b)..<((rank + 1) * b)
                 XCTAssertEqual(losses[0], ntXent.loss, accuracy: 1e-6 * ntXent.loss, "NT-Xent, rank \(rank) of \(ranks)")
                 XCTAssertEqual(losses[1], vicReg.loss, accuracy: 1e-5 * vicReg.loss, "VICReg, rank \(rank) of \(ranks)")
-                let expected = [ntXent.gradZ1, ntXent.gradZ2, vicReg.gradZ1, vicReg.gradZ2].map { rowsView($0, own).array }
+                let expected = [ntXent.gradZ1, ntXent.gradZ2, vicReg.gradZ1, vicReg.gradZ2].map { $0.rows(own).array }
                 for (index, name) in ["NT-Xent ∂z1", "NT-Xent ∂z2", "VICReg ∂z1", "VICReg ∂z2"].enumerated() {
                     XCTAssertLessThan(relativeError(gradients[index], expected[index]), 1e-5, "\(name), rank \(rank) of \(ranks)")
                 }
@@ -125,23 +142,43 @@ final class LossesOnDeviceTests: XCTestCase {
         }
     }
 
-    /// The backend's regulariser writes the host regulariser's G and per-row terms that sum to its v and c.
-    func testCovarianceRegularizerMatchesTheHostOne() {
+    /// The backend's regulariser (which the host loss calls too) against its formula written out here in
+    /// double: G = ∂(μ·v/2 + ν·c)/∂C, zero on the diagonal where the hinge is off, and per-row terms
+    /// `[relu(1 − sqrt(C_dd + ε)), Σ_{j≠d} C_dj²]` that `branchTerms` turns into v and c.
+    func testCovarianceRegularizerMatchesItsFormula() {
         let b = 7, d = 10
         var random = RandomGenerator(seed: 19)
         let z = Tensor(shape: [b, d], values: (0..<(b * d)).map { Float(random.normal() * ($0 % d < 4 ? 2.0 : 0.5)) })
         let mean = VICRegLoss.columnSums(z).map { $0 / Double(b) }
         let scatter = VICRegLoss.centredScatter(z, mean: mean, backend: backend)
         let loss = VICRegLoss()
-        let host = loss.regularizer(scatter: scatter, count: b)
         let gradient = Tensor(zeros: [d, d]), terms = Tensor(zeros: [d, 2])
         backend.covarianceRegularizer(scatter: scatter, count: b, epsilon: loss.epsilon, varianceWeight: loss.varianceWeight,
                                       covarianceWeight: loss.covarianceWeight, gradient: gradient, rowTerms: terms)
-        XCTAssertEqual(gradient.array, host.gradCovariance.array)
-        let variance = (0..<d).reduce(0.0) { $0 + Double(terms.pointer[2 * $1]) } / Double(d)
-        let covariance = (0..<d).reduce(0.0) { $0 + Double(terms.pointer[2 * $1 + 1]) } / Double(d)
-        XCTAssertEqual(variance, host.variance, accuracy: 1e-6 * host.variance)
-        XCTAssertEqual(covariance, host.covariance, accuracy: 1e-6 * host.covariance)
+        var expectedGradient = [Float](repeating: 0, count: d * d), variance = 0.0, covariance = 0.0
+        var hinges = 0
+        for i in 0..<d {
+            for j in 0..<d {
+                let c = Double(scatter.pointer[i * d + j]) / Double(b - 1)
+                if i != j {
+                    covariance += c * c
+                    expectedGradient[i * d + j] = Float(loss.covarianceWeight * 2 * c / Double(d))
+                } else if (c + loss.epsilon).squareRoot() < 1 {
+                    let std = (c + loss.epsilon).squareRoot()
+                    variance += 1 - std
+                    hinges += 1
+                    expectedGradient[i * d + i] = Float(-loss.varianceWeight / 2 / (2 * Double(d) * std))
+                }
+            }
+        }
+        XCTAssertTrue(hinges > 0 && hinges < d, "some hinges active, some not: \(hinges) of \(d)")
+        XCTAssertLessThan(relativeError(gradient.array, expectedGradient), 1e-6)
+        let summed = VICRegLoss.branchTerms(rowTerms: terms)
+        XCTAssertEqual(summed.variance, variance / Double(d), accuracy: 1e-6 * variance / Double(d))
+        XCTAssertEqual(summed.covariance, covariance / Double(d), accuracy: 1e-6 * covariance / Double(d))
+        let host = loss.regularizer(scatter: scatter, count: b, backend: backend)
+        XCTAssertEqual(host.gradCovariance.array, gradient.array)
+        XCTAssertEqual(host.variance, summed.variance)
     }
 
     func relativeError(_ got: [Float], _ expected: [Float]) -> Double {

@@ -488,7 +488,7 @@ public final class CUDABackend: FusedLARSBackend, @unchecked Sendable {
         try body()
         try gpu.synchronize()
         let elapsed = clock.now - start
-        kernelTimes.add(name, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        kernelTimes.add(name, seconds: elapsed.seconds)
     }
     private func launch(_ launches: [KernelLaunch]) { for launch in launches { self.launch(launch) } }
 

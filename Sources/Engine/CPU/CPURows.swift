@@ -32,17 +32,21 @@ extension CPUBackend {
                      "covarianceRegularizer: \(scatter.shape), \(gradient.shape), \(rowTerms.shape), \(count) rows")
         let s = scatter.pointer, g = gradient.pointer, terms = rowTerms.pointer
         let unbias = 1 / Double(count - 1), dims = Double(d)
-        for i in 0..<d {
-            var covariance = 0.0
-            for j in 0..<d where j != i {
-                let c = Double(s[i * d + j]) * unbias
-                covariance += c * c
-                g[i * d + j] = Float(covarianceWeight * 2 * c / dims)
+        // Each row writes only its own G row and terms: the same result on any number of threads.
+        pool.parallelFor(d, grain: 64) { _, rows in
+            for i in rows {
+                var covariance = 0.0
+                for j in 0..<d where j != i {
+                    let c = Double(s[i * d + j]) * unbias
+                    covariance += c * c
+                    g[i * d + j] = Float(covarianceWeight * 2 * c / dims)
+                }
+                let std = (Double(s[i * d + i]) * unbias + epsilon).squareRoot()
+                // relu(1 − std) is active below 1; PyTorch's relu has gradient 0 at 0.
+                g[i * d + i] = std < 1 ? Float(-varianceWeight / 2 / (2 * dims * std)) : 0
+                terms[2 * i] = Float(max(0, 1 - std))
+                terms[2 * i + 1] = Float(covariance)
             }
-            let std = (Double(s[i * d + i]) * unbias + epsilon).squareRoot()
-            g[i * d + i] = std < 1 ? Float(-varianceWeight / 2 / (2 * dims * std)) : 0
-            terms[2 * i] = Float(max(0, 1 - std))
-            terms[2 * i + 1] = Float(covariance)
         }
     }
 

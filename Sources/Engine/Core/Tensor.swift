@@ -53,6 +53,18 @@ public struct Tensor: @unchecked Sendable {
         return Tensor(view: storage, offset: offset, shape: newShape)
     }
 
+    /// Rows `range` of the first dimension, as a view `[range.count, …]` of the same storage (a rank's
+    /// block of a gathered batch, one view of two stacked ones, …).
+    public func rows(_ range: Range<Int>) -> Tensor {
+        precondition(rank >= 1 && range.lowerBound >= 0 && range.upperBound <= shape[0],
+                     "rows \(range) of a tensor of shape \(shape)")
+        let rowSize = shape.dropFirst().reduce(1, *)
+        return Tensor(view: storage, offset: offset + range.lowerBound * rowSize, shape: [range.count] + shape.dropFirst())
+    }
+
+    /// Row `index` of the first dimension, as a view of the remaining shape.
+    public func row(_ index: Int) -> Tensor { rows(index..<(index + 1)).reshaped(Array(shape.dropFirst())) }
+
     /// Overwrites this tensor's elements with `source`'s (same element count; host only).
     /// Both tensors are arguments here, so both storages are alive for the whole copy.
     public func assign(from source: Tensor) {

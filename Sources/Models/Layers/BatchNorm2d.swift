@@ -41,14 +41,10 @@ public final class BatchNorm2d: Layer {
         runningMean = store.registerBuffer(name + ".running_mean", shape: [channels], initializer: .zeros)
         runningVariance = store.registerBuffer(name + ".running_var", shape: [channels], initializer: .ones)
         batchesTracked = store.registerBuffer(name + ".num_batches_tracked", shape: [], initializer: .zeros)
-        func rows(_ pair: Tensor) -> (Tensor, Tensor) {
-            (Tensor(view: pair.storage, offset: pair.offset, shape: [channels]),
-             Tensor(view: pair.storage, offset: pair.offset + channels, shape: [channels]))
-        }
         statistics = backend.zeros([2, channels])
-        (mean, variance) = rows(statistics)
+        (mean, variance) = (statistics.row(0), statistics.row(1))
         sums = backend.zeros([2, channels])
-        (sumGradient, sumGradientNormalized) = rows(sums)
+        (sumGradient, sumGradientNormalized) = (sums.row(0), sums.row(1))
     }
 
     public func forward(_ x: Tensor) -> Tensor {

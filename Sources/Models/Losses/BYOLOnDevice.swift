@@ -33,7 +33,7 @@ final class BYOLOnDevice {
         let b = target.shape[0], buffer = buffers(batch: b, columns: target.shape[1])
         // t2 pairs with p1 (rows 0..<B), t1 with p2 (rows B..<2B).
         let rows = view == 2 ? 0..<b : b..<(2 * b)
-        backend.copy(target, to: rowsView(buffer.targets, rows))
+        backend.copy(target, to: buffer.targets.rows(rows))
     }
 
     /// This rank's share of the loss, `Σ_its rows ‖p̂ − t̂‖² / globalBatch` (the shares sum to the loss), and
@@ -41,8 +41,8 @@ final class BYOLOnDevice {
     func forward(p1: Tensor, p2: Tensor, globalBatch: Int) -> BYOLLoss.Output {
         precondition(p1.rank == 2 && p1.shape == p2.shape, "BYOL takes two [B, D] predictions, got \(p1.shape) and \(p2.shape)")
         let b = p1.shape[0], buffer = buffers(batch: b, columns: p1.shape[1])
-        backend.copy(p1, to: rowsView(buffer.predictions, 0..<b))
-        backend.copy(p2, to: rowsView(buffer.predictions, b..<(2 * b)))
+        backend.copy(p1, to: buffer.predictions.rows(0..<b))
+        backend.copy(p2, to: buffer.predictions.rows(b..<(2 * b)))
         backend.l2NormalizeRows(input: buffer.predictions, output: buffer.normalizedPredictions, norms: buffer.predictionNorms)
         backend.l2NormalizeRows(input: buffer.targets, output: buffer.normalizedTargets, norms: buffer.targetNorms)
         backend.copy(buffer.normalizedPredictions, to: buffer.difference)
@@ -51,8 +51,8 @@ final class BYOLOnDevice {
         backend.scale(buffer.difference, by: Float(2 / Double(globalBatch)))
         backend.l2NormalizeRowsBackward(gradOutput: buffer.difference, output: buffer.normalizedPredictions,
                                         norms: buffer.predictionNorms, gradInput: buffer.gradPredictions)
-        return BYOLLoss.Output(loss: loss, gradP1: rowsView(buffer.gradPredictions, 0..<b),
-                               gradP2: rowsView(buffer.gradPredictions, b..<(2 * b)))
+        return BYOLLoss.Output(loss: loss, gradP1: buffer.gradPredictions.rows(0..<b),
+                               gradP2: buffer.gradPredictions.rows(b..<(2 * b)))
     }
 
     private func buffers(batch b: Int, columns d: Int) -> Buffers {

@@ -21,7 +21,7 @@ public enum EmbeddingStd {
         for row in 0..<b {
             var sum = 0.0
             for j in 0..<d { let v = Double(p[row * d + j]); sum += v * v }
-            let norm = max(sum.squareRoot(), L2Normalization.epsilon)
+            let norm = max(sum.squareRoot(), 1e-12)  // F.normalize's ε, as Backend.l2NormalizeRows
             for j in 0..<d { normalized[row * d + j] = Double(p[row * d + j]) / norm }
         }
         var total = 0.0

@@ -65,8 +65,9 @@ public struct NTXentLoss: Sendable {
         precondition(b * ranks >= 2, "NT-Xent needs at least 2 images per batch (one has no negatives), got \(b * ranks)")
         // block [2B, D] = [ẑ1; ẑ2]: row i's positive is row (i + B) mod 2B of the same block.
         let block = Tensor(zeros: [2 * b, d])
-        let norms1 = L2Normalization.forward(z1, into: rowsView(block, 0..<b))
-        let norms2 = L2Normalization.forward(z2, into: rowsView(block, b..<(2 * b)))
+        let norms = Tensor(zeros: [2 * b])
+        backend.l2NormalizeRows(input: z1, output: block.rows(0..<b), norms: norms.rows(0..<b))
+        backend.l2NormalizeRows(input: z2, output: block.rows(b..<(2 * b)), norms: norms.rows(b..<(2 * b)))
         let keys = Tensor(zeros: [ranks * 2 * b, d])
         collectiveOrExit { try group.allGather(block, into: keys) }
         let own = (group.rank * 2 * b)..<((group.rank + 1) * 2 * b)
@@ -78,16 +79,16 @@ public struct NTXentLoss: Sendable {
         let gradBlock = Tensor(zeros: [2 * b, d])
         switch gatherBackward {
         case .reduceScatter: collectiveOrExit { try group.reduceScatterSum(gradKeys, into: gradBlock) }
-        case .localSliceOnly: backend.copy(rowsView(gradKeys, own), to: gradBlock)
+        case .localSliceOnly: backend.copy(gradKeys.rows(own), to: gradBlock)
         }
         // Every row is both an anchor and a key: ∂L/∂ẑ is the sum of the two.
         backend.accumulate(gradAnchors, into: gradBlock, alpha: 1)
         let loss = collectiveOrExit { try group.allReduceSum(partial) }
         let gradZ1 = Tensor(zeros: [b, d]), gradZ2 = Tensor(zeros: [b, d])
-        L2Normalization.backward(gradOutput: rowsView(gradBlock, 0..<b), output: rowsView(block, 0..<b),
-                                 norms: norms1, gradInput: gradZ1)
-        L2Normalization.backward(gradOutput: rowsView(gradBlock, b..<(2 * b)), output: rowsView(block, b..<(2 * b)),
-                                 norms: norms2, gradInput: gradZ2)
+        backend.l2NormalizeRowsBackward(gradOutput: gradBlock.rows(0..<b), output: block.rows(0..<b),
+                                        norms: norms.rows(0..<b), gradInput: gradZ1)
+        backend.l2NormalizeRowsBackward(gradOutput: gradBlock.rows(b..<(2 * b)), output: block.rows(b..<(2 * b)),
+                                        norms: norms.rows(b..<(2 * b)), gradInput: gradZ2)
         return Output(loss: loss, gradZ1: gradZ1, gradZ2: gradZ2)
     }
 
@@ -111,7 +112,7 @@ public struct NTXentLoss: Sendable {
         precondition(anchors.lowerBound >= 0 && anchors.upperBound <= k, "NT-Xent: anchors \(anchors) outside \(k) keys")
         precondition(positives.count == a, "NT-Xent: \(a) anchors but \(positives.count) positives")
         precondition(gradAnchors.count == a * d && gradKeys.count == k * d, "NT-Xent: gradient buffers of the wrong size")
-        let anchorRows = rowsView(keys, anchors)
+        let anchorRows = keys.rows(anchors)
         let inverseTemperature = Float(1 / temperature)
         // logits [A, K] = anchors · keysᵀ / τ; then overwritten in place with ∂L/∂logits.
         let logits = Tensor(zeros: [a, k])

@@ -44,8 +44,8 @@ final class NTXentOnDevice {
         let b = z1.shape[0], d = z1.shape[1], ranks = group.worldSize, n = ranks * b
         precondition(n >= 2, "NT-Xent needs at least 2 images per batch (one has no negatives), got \(n)")
         let buffer = buffers(batch: b, columns: d, ranks: ranks)
-        gatherRows(z1, into: rowsView(buffer.z, 0..<n), group: group, backend: backend)
-        gatherRows(z2, into: rowsView(buffer.z, n..<(2 * n)), group: group, backend: backend)
+        gatherRows(z1, into: buffer.z.rows(0..<n), group: group, backend: backend)
+        gatherRows(z2, into: buffer.z.rows(n..<(2 * n)), group: group, backend: backend)
         backend.l2NormalizeRows(input: buffer.z, output: buffer.normalized, norms: buffer.norms)
         let inverseTemperature = Float(1 / temperature)
         backend.gemm(transposeA: false, transposeB: true, m: 2 * n, n: 2 * n, k: d, alpha: inverseTemperature,
@@ -60,16 +60,16 @@ final class NTXentOnDevice {
         // Back through the normalisation for this rank's rows only: view v's rows start at v·N + rank·B.
         for (view, gradZ) in [buffer.gradZ1, buffer.gradZ2].enumerated() {
             let own = (view * n + group.rank * b)..<(view * n + (group.rank + 1) * b)
-            backend.l2NormalizeRowsBackward(gradOutput: rowsView(buffer.gradNormalized, own),
-                                            output: rowsView(buffer.normalized, own),
-                                            norms: rowsView(buffer.norms, own), gradInput: gradZ)
+            backend.l2NormalizeRowsBackward(gradOutput: buffer.gradNormalized.rows(own),
+                                            output: buffer.normalized.rows(own),
+                                            norms: buffer.norms.rows(own), gradInput: gradZ)
         }
         return NTXentLoss.Output(loss: loss, gradZ1: buffer.gradZ1, gradZ2: buffer.gradZ2)
     }
 
     /// Each view's gathered rows `[N, D]` (the last forward's, not normalised): the collapse monitor's input.
     var globalRows: (z1: Tensor, z2: Tensor)? {
-        buffers.map { (rowsView($0.z, 0..<($0.ranks * $0.batch)), rowsView($0.z, ($0.ranks * $0.batch)..<(2 * $0.ranks * $0.batch))) }
+        buffers.map { ($0.z.rows(0..<($0.ranks * $0.batch)), $0.z.rows(($0.ranks * $0.batch)..<(2 * $0.ranks * $0.batch))) }
     }
 
     private func buffers(batch b: Int, columns d: Int, ranks: Int) -> Buffers {

@@ -100,7 +100,7 @@ public struct VICRegLoss: Sendable {
             globalRows.append(rows)
             let mean = Self.columnSums(rows).map { $0 / Double(n) }
             let branch = regularizer(scatter: Self.centredScatter(rows, mean: mean, backend: backend), count: n,
-                                     threads: backend.threadCount)
+                                     backend: backend)
             Self.addRegularizerGradient(branch, z: z, mean: mean, count: n, into: grad, backend: backend)
             variance += branch.variance / 2
             covariance += branch.covariance
@@ -146,38 +146,32 @@ public struct VICRegLoss: Sendable {
     }
 
     /// The branch's v(Z), c(Z) and G = ∂(μ·v(Z)/2 + ν·c(Z))/∂C from its global centred scatter `D×D` over
-    /// `count` rows: `C = S/(N−1)`, `G_dd = −μ/2 · [sᵈ < 1] / (2·D·sᵈ)` with `sᵈ = sqrt(C_dd + ε)`,
-    /// `G_ij = ν·2·C_ij/D` (i ≠ j). Each entry in double; rows split over `threads` (D² entries: 4 M at
-    /// D = 2048, tens of milliseconds on one thread), the per-thread sums added in thread order.
-    public func regularizer(scatter: Tensor, count: Int, threads: Int = 1) -> BranchRegularizer {
+    /// `count` rows (host tensors; `backend` a CPU backend): `C = S/(N−1)`,
+    /// `G_dd = −μ/2 · [sᵈ < 1] / (2·D·sᵈ)` with `sᵈ = sqrt(C_dd + ε)`, `G_ij = ν·2·C_ij/D` (i ≠ j), written by
+    /// `Backend.covarianceRegularizer` (the op the device loss runs; rows over the backend's threads), whose
+    /// per-row terms `branchTerms` adds up.
+    public func regularizer(scatter: Tensor, count: Int, backend: any Backend) -> BranchRegularizer {
         let d = scatter.shape.first ?? 0
         precondition(scatter.shape == [d, d], "VICReg: the scatter matrix must be D×D, got \(scatter.shape)")
         precondition(count >= 2, "VICReg's unbiased variance needs at least 2 rows, got \(count)")
-        let unbias = 1 / Double(count - 1), dims = Double(d)
-        let gradient = Tensor(zeros: [d, d])
-        let s = scatter.pointer, g = gradient.pointer
-        let pool = ThreadPool(threadCount: max(1, threads))
-        var sums = [(variance: Double, covariance: Double)](repeating: (0, 0), count: pool.threadCount)
-        sums.withUnsafeMutableBufferPointer { sums in
-            pool.parallelFor(d, grain: 64) { chunk, rows in
-                var variance = 0.0, covariance = 0.0
-                for i in rows {
-                    for j in 0..<d where j != i {
-                        let c = Double(s[i * d + j]) * unbias
-                        covariance += c * c
-                        g[i * d + j] = Float(covarianceWeight * 2 * c / dims)
-                    }
-                    let std = (Double(s[i * d + i]) * unbias + epsilon).squareRoot()
-                    if std < 1 {  // relu(1 − std) is active; PyTorch's relu has gradient 0 at 0
-                        variance += 1 - std
-                        g[i * d + i] = Float(-varianceWeight / 2 / (2 * dims * std))
-                    }
-                }
-                sums[chunk] = (variance, covariance)
-            }
+        precondition(backend.device == .cpu, "VICRegLoss works on host tensors; on a device use VICRegOnDevice")
+        let gradient = Tensor(zeros: [d, d]), rowTerms = Tensor(zeros: [d, 2])
+        backend.covarianceRegularizer(scatter: scatter, count: count, epsilon: epsilon, varianceWeight: varianceWeight,
+                                      covarianceWeight: covarianceWeight, gradient: gradient, rowTerms: rowTerms)
+        let terms = Self.branchTerms(rowTerms: rowTerms)
+        return BranchRegularizer(variance: terms.variance, covariance: terms.covariance, gradCovariance: gradient)
+    }
+
+    /// v(Z) and c(Z) from `Backend.covarianceRegularizer`'s per-row terms `[D, 2]` (host tensor:
+    /// `[relu(1 − s_d), Σ_{j≠d} C_dj²]`), summed in double in row order and divided by D.
+    public static func branchTerms(rowTerms: Tensor) -> (variance: Double, covariance: Double) {
+        let d = rowTerms.count / 2, terms = rowTerms.pointer
+        var variance = 0.0, covariance = 0.0
+        for row in 0..<d {
+            variance += Double(terms[2 * row])
+            covariance += Double(terms[2 * row + 1])
         }
-        let variance = sums.reduce(0) { $0 + $1.variance }, covariance = sums.reduce(0) { $0 + $1.covariance }
-        return BranchRegularizer(variance: variance / dims, covariance: covariance / dims, gradCovariance: gradient)
+        return (variance / Double(d), covariance / Double(d))
     }
 
     /// `grad[b] += scale · 2/(N−1) · G·(z_b − mean)` for this tensor's rows, N the global `count`.

@@ -65,15 +65,10 @@ final class VICRegOnDevice {
                                           varianceWeight: loss.varianceWeight, covarianceWeight: loss.covarianceWeight,
                                           gradient: buffer.gradient, rowTerms: buffer.rowTerms)
             backend.gemm(transposeA: false, transposeB: false, m: b, n: d, k: d, alpha: Float(2 / Double(n - 1)),
-                         a: rowsView(buffer.centred, own), b: buffer.gradient, beta: 1, c: grad)
-            let terms = backend.onHost(buffer.rowTerms)
-            var rowVariance = 0.0, rowCovariance = 0.0
-            for row in 0..<d {
-                rowVariance += Double(terms.pointer[2 * row])
-                rowCovariance += Double(terms.pointer[2 * row + 1])
-            }
-            variance += rowVariance / Double(d) / 2
-            covariance += rowCovariance / Double(d)
+                         a: buffer.centred.rows(own), b: buffer.gradient, beta: 1, c: grad)
+            let terms = VICRegLoss.branchTerms(rowTerms: backend.onHost(buffer.rowTerms))
+            variance += terms.variance / 2
+            covariance += terms.covariance
         }
         let total = loss.invarianceWeight * invariance + loss.varianceWeight * variance + loss.covarianceWeight * covariance
         return VICRegLoss.Output(loss: total, invariance: invariance, variance: variance, covariance: covariance,

@@ -25,3 +25,10 @@ struct HostIsland {
     /// A host gradient as a tensor of `device`: itself on the CPU, uploaded to a GPU.
     func up(_ tensor: Tensor) -> Tensor { device.deviceCopy(tensor) }
 }
+
+/// A new host tensor holding a copy of `t`.
+func copied(_ t: Tensor) -> Tensor {
+    let out = Tensor(zeros: t.shape)
+    out.assign(from: t)
+    return out
+}
