@@ -376,6 +376,40 @@ final class AugmentationOpTests: XCTestCase {
         XCTAssertEqual(reflectIndex(-4, 1), 0)
     }
 
+    /// The blur against its slow twin, one output at a time: along x then y with torch's reflection, each
+    /// sum over the taps in order, rounded half to even. Row lengths 111 and 20 bytes cover the 16-wide
+    /// blocks and the remainder; a 23-tap kernel on 20 pixels reflects more than once.
+    func testBlurMatchesSlowTwin() {
+        for (height, width, channels, size, sigma) in [(9, 37, 3, 7, 1.3), (20, 20, 1, 23, 2.0)] {
+            let image = Self.noiseImage(height: height, width: width, channels: channels, seed: 11)
+            let kernel = gaussianKernel(size: size, sigma: sigma), radius = size / 2
+            var horizontal = [Float](repeating: 0, count: height * width * channels)
+            for y in 0..<height { for x in 0..<width { for c in 0..<channels {
+                var sum: Float = 0
+                for t in 0..<size { sum += Float(image[y, reflectIndex(x + t - radius, width), c]) * kernel[t] }
+                horizontal[(y * width + x) * channels + c] = sum
+            } } }
+            var expected = image
+            for y in 0..<height { for x in 0..<width { for c in 0..<channels {
+                var sum: Float = 0
+                for t in 0..<size { sum += horizontal[(reflectIndex(y + t - radius, height) * width + x) * channels + c] * kernel[t] }
+                expected[y, x, c] = UInt8(min(max(sum, 0), 255).rounded(.toNearestOrEven))
+            } } }
+            let blurred = runInWorkspace(image) { w, ws in gaussianBlur(w, kernelSize: size, sigma: sigma, ws) }
+            XCTAssertEqual(blurred, expected, "\(height)x\(width)x\(channels), \(size) taps")
+        }
+    }
+
+    /// The filters' rounding (2²³ added, the low bits kept) is `rounded(.toNearestOrEven)` after clamping,
+    /// on every quarter from -2 to 258 (ties included) and on values either side of a tie.
+    func testRoundedByteRoundsHalfToEvenAndClamps() {
+        let values = stride(from: Float(-2), through: 258, by: 0.25).map { $0 }
+            + [0.49999997, 0.50000006, 1.4999999, 2.5000002, 254.49998, 254.50002, -1e9, 1e9]
+        for value in values {
+            XCTAssertEqual(roundedByte(value), UInt8(min(max(value, 0), 255).rounded(.toNearestOrEven)), "\(value)")
+        }
+    }
+
     func testBlurKeepsAConstantImageAndTheMean() {
         let constant = Image8(height: 12, width: 10, channels: 3, pixels: [UInt8](repeating: 201, count: 360))
         XCTAssertEqual(runInWorkspace(constant) { w, ws in gaussianBlur(w, kernelSize: 7, sigma: 1.9, ws) }, constant)

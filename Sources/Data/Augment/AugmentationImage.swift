@@ -81,8 +81,6 @@ final class AugmentationWorkspace {
     private let second = ScratchBuffer<UInt8>()
     /// Float rows for the separable passes (resample, blur).
     let floats = ScratchBuffer<Float>()
-    /// One output row of sums for the resample's second pass.
-    let rowAccumulator = ScratchBuffer<Float>()
     /// Tap tables: source index and weight per output coordinate and tap, for columns and rows.
     let columnIndex = ScratchBuffer<Int32>()
     let columnWeight = ScratchBuffer<Float>()

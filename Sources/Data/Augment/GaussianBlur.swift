@@ -75,41 +75,38 @@ func reflectIndex(_ i: Int, _ n: Int) -> Int {
 
 /// Blurs `image` in place with a `kernelSize`-tap Gaussian of `sigma` along x then y.
 ///
-/// Each pass accumulates whole rows, tap by tap (`acc[i] += k[t]·row_t[i]`), so the inner loops are
-/// contiguous and vectorise; every output still sums its taps in order t = 0, 1, ..., k-1.
+/// Each pass forms a row as a weighted sum of shifted source rows (`weightedRows`, 16 outputs at a time
+/// with the taps inside); every output sums its taps in order t = 0, 1, ..., k-1.
 func gaussianBlur(_ image: WorkingImage, kernelSize: Int, sigma: Double, _ workspace: AugmentationWorkspace) {
     let (H, W, C) = (image.height, image.width, image.channels)
     let radius = kernelSize / 2
     let rowLength = W * C
     let paddedLength = (W + 2 * radius) * C
-    // [H, W·C] x-filtered rows, then one padded source row, then one accumulator row.
+    // [H, W·C] x-filtered rows, then one padded source row, then one row of sums.
     let horizontal = workspace.floats.reserve(H * rowLength + paddedLength + rowLength)
     let padded = horizontal + H * rowLength
-    let accumulator = padded + paddedLength
+    let sums = padded + paddedLength
     withUnsafeTemporaryAllocation(of: Float.self, capacity: kernelSize) { kernelBuffer in
-        let k = kernelBuffer.baseAddress!
-        fillGaussianKernel(size: kernelSize, sigma: sigma, into: k)
-        for y in 0..<H {
-            let source = image.pixels + y * rowLength
-            for px in 0..<(W + 2 * radius) {
-                let sx = reflectIndex(px - radius, W) * C
-                for c in 0..<C { padded[px * C + c] = Float(source[sx + c]) }
+        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: kernelSize) { taps in
+            let k = kernelBuffer.baseAddress!, rows = taps.baseAddress!
+            fillGaussianKernel(size: kernelSize, sigma: sigma, into: k)
+            // Along x: tap t of output pixel x is padded pixel x + t.
+            for t in 0..<kernelSize { rows[t] = UnsafePointer(padded + t * C) }
+            for y in 0..<H {
+                let source = image.pixels + y * rowLength
+                for px in 0..<(W + 2 * radius) {
+                    let sx = reflectIndex(px - radius, W) * C
+                    for c in 0..<C { padded[px * C + c] = Float(source[sx + c]) }
+                }
+                weightedRows(UnsafePointer(rows), weights: k, taps: kernelSize, length: rowLength,
+                             into: horizontal + y * rowLength)
             }
-            let out = horizontal + y * rowLength
-            out.update(repeating: 0, count: rowLength)
-            for t in 0..<kernelSize {
-                let weight = k[t], tap = UnsafePointer(padded + t * C)
-                for i in 0..<rowLength { out[i] += tap[i] * weight }
+            // Along y: tap t of row y is the x-filtered row y + t - radius, reflected at the edges.
+            for y in 0..<H {
+                for t in 0..<kernelSize { rows[t] = UnsafePointer(horizontal + reflectIndex(y + t - radius, H) * rowLength) }
+                weightedRowsToBytes(UnsafePointer(rows), weights: k, taps: kernelSize, length: rowLength, scratch: sums,
+                                    into: image.pixels + y * rowLength)
             }
-        }
-        for y in 0..<H {
-            accumulator.update(repeating: 0, count: rowLength)
-            for t in 0..<kernelSize {
-                let weight = k[t], row = UnsafePointer(horizontal + reflectIndex(y + t - radius, H) * rowLength)
-                for i in 0..<rowLength { accumulator[i] += row[i] * weight }
-            }
-            let out = image.pixels + y * rowLength
-            for i in 0..<rowLength { out[i] = roundedByte(accumulator[i]) }
         }
     }
 }

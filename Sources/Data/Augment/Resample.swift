@@ -154,7 +154,8 @@ func resizedCrop(_ image: inout WorkingImage, box: CropBox, height OH: Int, widt
     let xIndex = workspace.columnIndex.pointer, xWeight = workspace.columnWeight.pointer
     let yIndex = workspace.rowIndex.pointer, yWeight = workspace.rowWeight.pointer
     let rowLength = OW * C
-    let rows = workspace.floats.reserve(box.height * rowLength)
+    let rows = workspace.floats.reserve(box.height * rowLength + rowLength)
+    let sums = rows + box.height * rowLength
 
     // Pass 1: [box.height, OW, C] floats, each the x-filtered value of one box row.
     for r in 0..<box.height {
@@ -196,26 +197,17 @@ func resizedCrop(_ image: inout WorkingImage, box: CropBox, height OH: Int, widt
         }
     }
 
-    // Pass 2: combine rows (tap by tap over whole rows, so the loops vectorise), clamp, round half to even.
+    // Pass 2: combine rows (`weightedRowsToBytes`: 16 outputs at a time, taps in order), clamp, round half to even.
     let output = workspace.spare(for: image)
-    let accumulator = workspace.rowAccumulator.reserve(rowLength)
-    for y in 0..<OH {
-        let out = output + y * rowLength
-        accumulator.update(repeating: 0, count: rowLength)
-        for t in 0..<rowTaps {
-            let row = UnsafePointer(rows) + Int(yIndex[y * rowTaps + t]) * rowLength
-            let weight = yWeight[y * rowTaps + t]
-            for i in 0..<rowLength { accumulator[i] += row[i] * weight }
+    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: rowTaps) { taps in
+        let tapRows = taps.baseAddress!
+        for y in 0..<OH {
+            for t in 0..<rowTaps { tapRows[t] = UnsafePointer(rows) + Int(yIndex[y * rowTaps + t]) * rowLength }
+            weightedRowsToBytes(UnsafePointer(tapRows), weights: yWeight + y * rowTaps, taps: rowTaps, length: rowLength,
+                                scratch: sums, into: output + y * rowLength)
         }
-        for i in 0..<rowLength { out[i] = roundedByte(accumulator[i]) }
     }
     image = WorkingImage(pixels: output, height: OH, width: OW, channels: C)
-}
-
-/// `value` clamped to 0...255 and rounded half to even (PyTorch's `round` before the cast to uint8).
-@inline(__always)
-func roundedByte(_ value: Float) -> UInt8 {
-    UInt8(min(max(value, 0), 255).rounded(.toNearestOrEven))
 }
 
 /// Fills the tap table of one axis: for each output coordinate o (stored at `outputSize-1-o` when
