@@ -193,8 +193,9 @@ final class TrainerOnGPUReleaseTests: XCTestCase {
             // forward and an all-reduce of its two sums in backward (SimCLR's projector has no batch norm).
             let batchNorms = 2 * trainer.method.store.parameters.filter { $0.role == .normScale }.count
             XCTAssertEqual(nccl.allReduces, 2 * (buckets.count + batchNorms), "every bucket of both steps went through NCCL")
-            // The SSL losses run on the devices: NT-Xent gathers each view's embeddings there, BYOL gathers none.
-            let lossGathers = ["simclr": 2, "vicreg": 2][options.method] ?? 0
+            // The SSL losses run on the devices: SimCLR and VICReg gather each view's embeddings there, BYOL each
+            // view's projections for its collapse monitor.
+            let lossGathers = ["simclr": 2, "vicreg": 2, "byol": 2][options.method] ?? 0
             XCTAssertEqual(nccl.allGathers, 2 * (batchNorms + lossGathers),
                            "every batch norm's statistics and the loss's rows went through NCCL")
         }

@@ -127,8 +127,9 @@ public final class BYOL: SelfSupervisedMethod {
         return MethodStepResult(loss: result.loss, terms: result.terms, embeddingStd: std, features: features)
     }
 
-    /// The loss on the device (`BYOLOnDevice`): only the loss share, the projections (collapse monitor) and
-    /// view 1's features come to the host. Several ranks add their shares on the host; no rows are gathered.
+    /// The loss on the device (`BYOLOnDevice`): only the loss share, the projections (collapse monitor,
+    /// gathered on the device from every rank) and view 1's features come to the host. Several ranks add
+    /// their loss shares on the host.
     func trainStepOnDevice(view1 x1: Tensor, view2 x2: Tensor) -> MethodStepResult {
         let p1 = network.view1.forward(x1), p2 = network.view2.forward(x2)
         // The target's output buffer is reused by its second forward: each is kept as soon as it is made.
@@ -136,12 +137,27 @@ public final class BYOL: SelfSupervisedMethod {
         deviceLoss.setTarget(targetForward(x2), ofView: 2)
         let share = deviceLoss.forward(p1: p1, p2: p2, globalBatch: p1.shape[0] * group.worldSize)
         let result = BYOLLoss.Output(loss: summedOverRanks(share.loss, group: group), gradP1: share.gradP1, gradP2: share.gradP2)
-        let std = (EmbeddingStd.of(island.down(network.view1.projection!), group: group)
-                   + EmbeddingStd.of(island.down(network.view2.projection!), group: group)) / 2
+        let std = (EmbeddingStd.of(island.down(monitoredRows(network.view1.projection!, slot: 0)))
+                   + EmbeddingStd.of(island.down(monitoredRows(network.view2.projection!, slot: 1)))) / 2
         let features = island.hostCopy(network.view1.features!)
         network.view1.backward(result.gradP1)
         network.view2.backward(result.gradP2)
         return MethodStepResult(loss: result.loss, terms: result.terms, embeddingStd: std, features: features)
+    }
+
+    /// Each view's projections of all ranks `[N, D]` (the collapse monitor's rows), reused while the shape stays.
+    private var monitored: [Tensor] = []
+
+    /// `projection` `[B, D]` gathered from every rank on the device (`gatherRows`: over NCCL in stream order
+    /// when joined) into view `slot`'s buffer; the projection itself on one rank.
+    func monitoredRows(_ projection: Tensor, slot: Int) -> Tensor {
+        guard group.worldSize > 1 else { return projection }
+        let shape = [projection.shape[0] * group.worldSize, projection.shape[1]]
+        if monitored.count != 2 || monitored[slot].shape != shape {
+            monitored = [backend.zeros(shape), backend.zeros(shape)]
+        }
+        gatherRows(projection, into: monitored[slot], group: group, backend: backend.fullPrecision)
+        return monitored[slot]
     }
 
     /// The target projection of `x` (training-mode BN, no backward).
