@@ -49,8 +49,7 @@ struct BenchCommand: Command {
                  --method simclr (vicreg, byol, supervised) times the method's whole step as train runs it,
                  with its default heads, loss and optimiser (LARS; SGD for supervised) on two random views
                  already on the device; images/s counts images, each seen in both views. On a GPU
-                 SimCLR's and VICReg's losses run on the device; BYOL's on the host, so its step includes
-                 that round trip. --profile's table is the encoder's alone, on one view.
+                 the losses run on the device too. --profile's table is the encoder's alone, on one view.
                    disttrain bench --device cuda --precision bf16 --method simclr --stem imagenet --image-size 224 --batch-size 256
 
                  With --loader: builds the dataset (synthetic: 512 images of --source-size px and --channels
@@ -250,7 +249,7 @@ struct BenchCommand: Command {
     }
 
     /// The step's median against the encoder's own forward + backward (profiled on one view) times the views:
-    /// what remains is the heads, the loss (a round trip to the host on a GPU), the optimiser and BYOL's target.
+    /// what remains is the heads, the loss, the optimiser and BYOL's target.
     static func stepBreakdown(median: Double, encoderSeconds: Double, views: Int) -> String {
         let encoder = encoderSeconds * Double(views), rest = median - encoder
         return "  step \(fixed(median * 1e3, 1)) ms: encoder forward+backward \(views == 1 ? "" : "x \(views) views ")"

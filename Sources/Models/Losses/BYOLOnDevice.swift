@@ -16,8 +16,9 @@ final class BYOLOnDevice {
 
     private struct Buffers {
         let batch, columns: Int
-        let predictions, targets, normalizedPredictions, normalizedTargets: Tensor
-        let predictionNorms, targetNorms, difference, gradPredictions: Tensor
+        /// `[p̂1; p̂2]` and `[t̂2; t̂1]`, normalised straight from the heads' outputs, and their norms.
+        let predictions, targets, predictionNorms, targetNorms: Tensor
+        let difference, gradPredictions: Tensor
     }
     private var buffers: Buffers?
 
@@ -25,7 +26,7 @@ final class BYOLOnDevice {
         self.backend = backend.fullPrecision
     }
 
-    /// Keeps view `view`'s (1 or 2) target projection `[B, D]`, normalised, beside the other view's
+    /// Normalises view `view`'s (1 or 2) target projection `[B, D]` into place beside the other view's
     /// prediction. Call it for both views before `forward`; the target network may then reuse its buffer.
     func setTarget(_ target: Tensor, ofView view: Int) {
         precondition(view == 1 || view == 2, "BYOL has views 1 and 2, not \(view)")
@@ -33,7 +34,7 @@ final class BYOLOnDevice {
         let b = target.shape[0], buffer = buffers(batch: b, columns: target.shape[1])
         // t2 pairs with p1 (rows 0..<B), t1 with p2 (rows B..<2B).
         let rows = view == 2 ? 0..<b : b..<(2 * b)
-        backend.copy(target, to: buffer.targets.rows(rows))
+        backend.l2NormalizeRows(input: target, output: buffer.targets.rows(rows), norms: buffer.targetNorms.rows(rows))
     }
 
     /// This rank's share of the loss, `Σ_its rows ‖p̂ − t̂‖² / globalBatch` (the shares sum to the loss), and
@@ -41,15 +42,14 @@ final class BYOLOnDevice {
     func forward(p1: Tensor, p2: Tensor, globalBatch: Int) -> BYOLLoss.Output {
         precondition(p1.rank == 2 && p1.shape == p2.shape, "BYOL takes two [B, D] predictions, got \(p1.shape) and \(p2.shape)")
         let b = p1.shape[0], buffer = buffers(batch: b, columns: p1.shape[1])
-        backend.copy(p1, to: buffer.predictions.rows(0..<b))
-        backend.copy(p2, to: buffer.predictions.rows(b..<(2 * b)))
-        backend.l2NormalizeRows(input: buffer.predictions, output: buffer.normalizedPredictions, norms: buffer.predictionNorms)
-        backend.l2NormalizeRows(input: buffer.targets, output: buffer.normalizedTargets, norms: buffer.targetNorms)
-        backend.copy(buffer.normalizedPredictions, to: buffer.difference)
-        backend.accumulate(buffer.normalizedTargets, into: buffer.difference, alpha: -1)
+        for (rows, p) in [(0..<b, p1), (b..<(2 * b), p2)] {
+            backend.l2NormalizeRows(input: p, output: buffer.predictions.rows(rows), norms: buffer.predictionNorms.rows(rows))
+        }
+        backend.copy(buffer.predictions, to: buffer.difference)
+        backend.accumulate(buffer.targets, into: buffer.difference, alpha: -1)
         let loss = backend.sumOfSquares(buffer.difference) / Double(globalBatch)
         backend.scale(buffer.difference, by: Float(2 / Double(globalBatch)))
-        backend.l2NormalizeRowsBackward(gradOutput: buffer.difference, output: buffer.normalizedPredictions,
+        backend.l2NormalizeRowsBackward(gradOutput: buffer.difference, output: buffer.predictions,
                                         norms: buffer.predictionNorms, gradInput: buffer.gradPredictions)
         return BYOLLoss.Output(loss: loss, gradP1: buffer.gradPredictions.rows(0..<b),
                                gradP2: buffer.gradPredictions.rows(b..<(2 * b)))
@@ -58,8 +58,7 @@ final class BYOLOnDevice {
     private func buffers(batch b: Int, columns d: Int) -> Buffers {
         if let buffers, buffers.batch == b, buffers.columns == d { return buffers }
         func rows() -> Tensor { backend.zeros([2 * b, d]) }
-        let made = Buffers(batch: b, columns: d, predictions: rows(), targets: rows(), normalizedPredictions: rows(),
-                           normalizedTargets: rows(), predictionNorms: backend.zeros([2 * b]),
+        let made = Buffers(batch: b, columns: d, predictions: rows(), targets: rows(), predictionNorms: backend.zeros([2 * b]),
                            targetNorms: backend.zeros([2 * b]), difference: rows(), gradPredictions: rows())
         buffers = made
         return made

@@ -21,8 +21,10 @@ final class VICRegOnDevice {
     private struct Buffers {
         let batch, columns, ranks: Int
         let difference, gradZ1, gradZ2: Tensor
-        /// Each branch's rows of all ranks `[N, D]`, and one branch's centred rows.
-        let global1, global2, centred: Tensor
+        /// Each branch's rows of all ranks `[N, D]` (several ranks only).
+        let gathered: (z1: Tensor, z2: Tensor)?
+        /// One branch's centred rows `[N, D]`.
+        let centred: Tensor
         let negativeMean: Tensor
         let scatter, gradient, rowTerms: Tensor
     }
@@ -40,8 +42,12 @@ final class VICRegOnDevice {
         let b = z1.shape[0], d = z1.shape[1], n = b * group.worldSize
         precondition(n >= 2, "VICReg's unbiased variance needs at least 2 images per batch, got \(n)")
         let buffer = buffers(batch: b, columns: d, ranks: group.worldSize)
-        gatherRows(z1, into: buffer.global1, group: group, backend: backend)
-        gatherRows(z2, into: buffer.global2, group: group, backend: backend)
+        // One rank: the statistics are over z1, z2 themselves (no copy).
+        if let gathered = buffer.gathered {
+            gatherRows(z1, into: gathered.z1, group: group, backend: backend)
+            gatherRows(z2, into: gathered.z2, group: group, backend: backend)
+        }
+        let global1 = buffer.gathered?.z1 ?? z1, global2 = buffer.gathered?.z2 ?? z2
         backend.copy(z1, to: buffer.difference)
         backend.accumulate(z2, into: buffer.difference, alpha: -1)
         let elements = Double(n * d)
@@ -53,7 +59,7 @@ final class VICRegOnDevice {
         backend.scale(buffer.gradZ2, by: -scale)
         let own = (group.rank * b)..<((group.rank + 1) * b)
         var variance = 0.0, covariance = 0.0
-        for (z, grad) in [(buffer.global1, buffer.gradZ1), (buffer.global2, buffer.gradZ2)] {
+        for (z, grad) in [(global1, buffer.gradZ1), (global2, buffer.gradZ2)] {
             backend.fill(buffer.negativeMean, with: 0)
             backend.accumulateBiasGradient(gradOutput: z, gradBias: buffer.negativeMean)
             backend.scale(buffer.negativeMean, by: -1 / Float(n))
@@ -72,14 +78,15 @@ final class VICRegOnDevice {
         }
         let total = loss.invarianceWeight * invariance + loss.varianceWeight * variance + loss.covarianceWeight * covariance
         return VICRegLoss.Output(loss: total, invariance: invariance, variance: variance, covariance: covariance,
-                                 gradZ1: buffer.gradZ1, gradZ2: buffer.gradZ2, globalZ1: buffer.global1, globalZ2: buffer.global2)
+                                 gradZ1: buffer.gradZ1, gradZ2: buffer.gradZ2, globalZ1: global1, globalZ2: global2)
     }
 
     private func buffers(batch b: Int, columns d: Int, ranks: Int) -> Buffers {
         if let buffers, buffers.batch == b, buffers.columns == d, buffers.ranks == ranks { return buffers }
         let n = b * ranks
         let made = Buffers(batch: b, columns: d, ranks: ranks, difference: backend.zeros([b, d]), gradZ1: backend.zeros([b, d]),
-                           gradZ2: backend.zeros([b, d]), global1: backend.zeros([n, d]), global2: backend.zeros([n, d]),
+                           gradZ2: backend.zeros([b, d]),
+                           gathered: ranks > 1 ? (backend.zeros([n, d]), backend.zeros([n, d])) : nil,
                            centred: backend.zeros([n, d]), negativeMean: backend.zeros([d]),
                            scatter: backend.zeros([d, d]), gradient: backend.zeros([d, d]), rowTerms: backend.zeros([d, 2]))
         buffers = made
