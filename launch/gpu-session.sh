@@ -74,7 +74,7 @@ fi
 step profile 60 "$bin" bench --device cuda --precision bf16 --method simclr --stem imagenet --image-size 224 --batch-size 256 --profile
 # The profile's kernel table, first lines: where the GPU step's device time goes.
 grep -A 8 '^kernels ' "$logs/profile.log" 2>/dev/null >>"$summary"
-step loader 30 "$bin" bench --loader --image-size 224 --preset imagenet --workers "$(nproc)" --batch-size 256
+step loader 30 "$bin" bench --loader --image-size 224 --preset imagenet --workers "$(nproc)" --batch-size 256 --pixels
 step train 60 "$bin" train --device cuda --precision bf16 --dataset synthetic --method simclr --width 1 --batch-size 256 \
     --epochs 3 --workers "$(nproc)" --run-dir "$logs/run"
 

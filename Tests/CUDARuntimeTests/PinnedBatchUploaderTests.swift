@@ -11,17 +11,26 @@ final class PinnedBatchUploaderTests: XCTestCase {
     /// out, downloaded and compared with what was uploaded). The download synchronises the host with the
     /// compute stream, as the trainer's loss does.
     /// Without `read`, only the uploads: nothing synchronises the host with the device in between.
-    func runSteps(on gpu: any GPUDevice, steps: Int = 5, shape: [Int] = [2, 3, 3, 1], read: Bool = true) throws -> [Tensor] {
+    /// With `pixels`, each view is a `PixelBatch` (its table a different affine map per view) and must arrive
+    /// as the floats its table gives, bit for bit.
+    func runSteps(on gpu: any GPUDevice, steps: Int = 5, shape: [Int] = [2, 3, 3, 1], read: Bool = true,
+                  pixels: Bool = false) throws -> [Tensor] {
         let backend = CUDABackend(device: gpu), uploader = PinnedBatchUploader(backend: backend)
         let count = shape.reduce(1, *)
         var returned: [Tensor] = []
         for step in 0..<steps {
-            var hosts: [Tensor] = []
+            var hosts: [Tensor] = [], bytes: [PixelBatch] = []
             for view in 0..<2 {
                 let values: [Float] = (0..<count).map { Float(100 * step + 10 * view + $0) }
                 hosts.append(Tensor(shape: shape, values: values))
+                let table = (0..<(256 * shape[3])).map { Float($0) * (0.5 + Float(view)) - 3 }
+                let batch = PixelBatch(shape: shape, table: table)
+                for i in 0..<count { batch.bytes[i] = UInt8(Int(values[i]) % 256) }
+                bytes.append(batch)
             }
-            let views = try (0..<2).map { try uploader.stage(hosts[$0], view: $0) }
+            if pixels { hosts = bytes.map { $0.normalized() } }
+            let views = try (0..<2).map { pixels ? try uploader.stage(bytes[$0], view: $0) : try uploader.stage(hosts[$0], view: $0) }
+            for batch in bytes { batch.bytes.update(repeating: 7, count: count) }
             for (view, host) in zip(views, hosts) where read {
                 // Straight on the device, so that a race is thrown here rather than ending the process.
                 let copy = backend.zeros(shape)
@@ -47,6 +56,24 @@ final class PinnedBatchUploaderTests: XCTestCase {
         XCTAssertNotEqual(storages[0], storages[2], "consecutive steps use different slots")
     }
 
+    func testPixelBatchesArriveNormalisedThroughTheirTable() throws {
+        let gpu = EmulatedGPU()
+        _ = try runSteps(on: gpu, shape: [2, 3, 3, 3], pixels: true)
+        _ = try runSteps(on: gpu, shape: [2, 3, 3, 3], read: false, pixels: true)
+        XCTAssertEqual(gpu.copyStreamUploads, 20)
+        XCTAssertEqual(gpu.launches.filter { $0.kernel == "normalize_pixels" }.count, 20)
+        let backend = CUDABackend(device: gpu), uploader = PinnedBatchUploader(backend: backend)
+        XCTAssertTrue(uploader.takesPixels)
+        // A larger batch, then a new table for the same view.
+        for (count, scale) in [(4, 1), (9, 1), (9, 2), (2, 2)] as [(Int, Float)] {
+            let batch = PixelBatch(shape: [count, 1], table: (0..<256).map { Float($0) * scale + 0.25 })
+            for i in 0..<count { batch.bytes[i] = UInt8(250 - 3 * i) }
+            let view = try uploader.stage(batch, view: 0)
+            XCTAssertEqual(view.shape, [count, 1])
+            XCTAssertEqual(backend.download(view), (0..<count).map { Float(250 - 3 * $0) * scale + 0.25 })
+        }
+    }
+
     func testALargerBatchGetsLargerBuffers() throws {
         let gpu = EmulatedGPU()
         let backend = CUDABackend(device: gpu), uploader = PinnedBatchUploader(backend: backend)
@@ -62,9 +89,13 @@ final class PinnedBatchUploaderTests: XCTestCase {
     /// host that the compute stream, which waited for the copy, is done.
     func testLeavingOutAnyOrderingIsARace() {
         for dropped in DropsOneOrdering.Ordering.allCases {
-            XCTAssertThrowsError(try runSteps(on: DropsOneOrdering(dropped), read: dropped != .hostWaitsForTheCopy),
-                                 "without \(dropped)") { error in
-                XCTAssertTrue("\(error)".contains("race"), "\(dropped): \(error)")
+            for pixels in [false, true] {
+                // A bytes batch's slot is read by the uploader's own kernel: the race shows without the step's
+                // download, which would order the next copy after it through the host.
+                XCTAssertThrowsError(try runSteps(on: DropsOneOrdering(dropped), read: !pixels && dropped != .hostWaitsForTheCopy,
+                                                  pixels: pixels), "without \(dropped), pixels \(pixels)") { error in
+                    XCTAssertTrue("\(error)".contains("race"), "\(dropped), pixels \(pixels): \(error)")
+                }
             }
         }
     }
@@ -72,6 +103,10 @@ final class PinnedBatchUploaderTests: XCTestCase {
     func testOnTheCPUTheBatchIsTheHostTensor() {
         let cpu = CPUBackend(threads: 1), host = Tensor(shape: [2], values: [1, 2])
         XCTAssertTrue(cpu.makeBatchUploader().upload(host, view: 0).storage === host.storage)
+        XCTAssertFalse(cpu.makeBatchUploader().takesPixels)
+        let bytes = PixelBatch(shape: [1, 1, 2, 1], table: (0..<256).map { Float($0) / 4 })
+        bytes.bytes[1] = 6
+        XCTAssertEqual(cpu.makeBatchUploader().upload(bytes, view: 0).array, [0, 1.5], "normalised on the host")
         XCTAssertTrue(CUDABackend(device: EmulatedGPU()).makeBatchUploader() is PinnedBatchUploader)
     }
 }

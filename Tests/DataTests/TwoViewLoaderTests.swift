@@ -92,6 +92,39 @@ final class TwoViewLoaderTests: XCTestCase {
         XCTAssertEqual(checked, 40)
     }
 
+    /// The bytes format hands out each view's augmented bytes and the normalisation table: normalised, they
+    /// are bit for bit the floats format's batch, for 1 and 3 channels (and single-value normalisations
+    /// broadcast to every channel).
+    func testPixelBatchesNormaliseToTheFloatBatches() throws {
+        for (channels, normalization) in [(3, normalization), (1, Normalization(mean: [0.3], std: [0.7])),
+                                          (3, Normalization(mean: [0.5], std: [0.25]))] {
+            let data = dataset(count: 12, channels: channels)
+            let sampler = try sampler(data)
+            /// Per step: each view's shape and floats (the bytes batch's normalised on the host).
+            func run(_ format: BatchFormat) throws -> [[([Int], [Float])]] {
+                let loader = try TwoViewLoader(dataset: data, sampler: sampler, epoch: 3, preset: preset,
+                                               normalization: normalization, workers: 2, format: format)
+                var steps: [[([Int], [Float])]] = []
+                while let batch = loader.next() {
+                    XCTAssertEqual(batch.views.isEmpty, format == .pixels)
+                    XCTAssertEqual(batch.pixels.isEmpty, format == .floats)
+                    XCTAssertEqual(batch.hostViews.count, 2)
+                    for case .pixels(let view) in batch.hostViews { XCTAssertEqual(view.table.count, 256 * channels) }
+                    steps.append(format == .floats ? batch.views.map { ($0.shape, $0.array) }
+                                                   : batch.pixels.map { ($0.shape, $0.normalized().array) })
+                }
+                return steps
+            }
+            let floats = try run(.floats), pixels = try run(.pixels)
+            XCTAssertEqual(floats.count, 3)
+            XCTAssertEqual(pixels.count, 3)
+            for (step, (f, p)) in zip(floats, pixels).enumerated() {
+                XCTAssertEqual(p.map(\.0), f.map(\.0))
+                XCTAssertEqual(p.map(\.1), f.map(\.1), "step \(step), \(channels) channel(s)")
+            }
+        }
+    }
+
     func testSingleViewMode() throws {
         let data = dataset()
         let loader = try TwoViewLoader(dataset: data, batches: [[3, 1], [0, 2]], epoch: 0, seed: 1,

@@ -64,9 +64,13 @@ final class TrainerOnGPUReleaseTests: XCTestCase {
         for method in ["simclr", "supervised"] {
             let cpuRun = try folder(), gpuRun = try folder()
             try Trainer(options: options(method, runDirectory: cpuRun, extra: ["--max-steps", "2"])).fit()
+            let gpu = EmulatedGPU()
             try Trainer(options: options(method, runDirectory: gpuRun, extra: ["--max-steps", "2"]),
-                        device: CUDABackend(device: EmulatedGPU())).fit()
+                        device: CUDABackend(device: gpu)).fit()
             try assertTrainsAlike(cpuRun: cpuRun, gpuRun: gpuRun, method: method)
+            // SimCLR's two-view batches cross as bytes and are normalised on the device; the supervised
+            // default's crop-and-flip batches as floats.
+            XCTAssertEqual(gpu.launches.filter { $0.kernel == "normalize_pixels" }.count, method == "simclr" ? 4 : 0, method)
         }
     }
 

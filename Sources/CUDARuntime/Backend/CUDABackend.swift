@@ -481,7 +481,7 @@ public final class CUDABackend: FusedLARSBackend, @unchecked Sendable {
     private func launch(_ launch: KernelLaunch) { run("\(launch)") { try timed(launch.kernel) { try gpu.launch(launch) } } }
 
     /// `body`, timed into `kernelTimes` between two synchronisations when it is set.
-    private func timed(_ name: String, _ body: () throws -> Void) throws {
+    func timed(_ name: String, _ body: () throws -> Void) throws {
         guard let kernelTimes else { return try body() }
         try gpu.synchronize()
         let clock = ContinuousClock(), start = clock.now

@@ -3,6 +3,7 @@
 ///     fill_f32(x [n], n, value)                         x = value
 ///     to_bf16(x [n], y [n], n)                          y = bf16(x), round to nearest even (GEMM operands of --precision bf16)
 ///     copy_f32(source [n], target [n], n)               target = source
+///     normalize_pixels(p [n] bytes, table [C, 256], x [n], n, C)   x[i] = table[i % C][p[i]] (a batch's bytes, channels last)
 ///     add_T(a [n], b [n], out [n], n)                   out = a + b (residual joins)
 ///     accumulate_T(source [n], target [n], n, alpha)    target += alpha·source
 ///     scale_T(x [n], n, factor)                         x *= factor
@@ -30,6 +31,9 @@ template <typename T> __device__ void add_bias(T* y, const float* bias, long n, 
 extern "C" __global__ void fill_f32(float* x, long n, float value) { GRID_STRIDE_LOOP(i, n) x[i] = value; }
 extern "C" __global__ void to_bf16(const float* x, bf16* y, long n) { GRID_STRIDE_LOOP(i, n) y[i] = from_float<bf16>(x[i]); }
 extern "C" __global__ void copy_f32(const float* source, float* target, long n) { GRID_STRIDE_LOOP(i, n) target[i] = source[i]; }
+extern "C" __global__ void normalize_pixels(const unsigned char* pixels, const float* table, float* x, long n, int C) {
+    GRID_STRIDE_LOOP(i, n) x[i] = table[(i % C) * 256 + pixels[i]];
+}
 extern "C" __global__ void add_f32(const float* a, const float* b, float* out, long n) { add(a, b, out, n); }
 extern "C" __global__ void add_bf16(const bf16* a, const bf16* b, bf16* out, long n) { add(a, b, out, n); }
 extern "C" __global__ void accumulate_f32(const float* s, float* t, long n, float alpha) { accumulate(s, t, n, alpha); }
@@ -60,7 +64,7 @@ extern "C" __global__ void sum_of_squares_total(const double* partial, int block
     sum = block_sum(sum);
     if (threadIdx.x == 0) total[0] = sum;
 }
-"""#, kernels: ["fill_f32", "to_bf16", "copy_f32", "add_f32", "add_bf16", "accumulate_f32", "accumulate_bf16", "scale_f32", "scale_bf16",
+"""#, kernels: ["fill_f32", "to_bf16", "copy_f32", "normalize_pixels", "add_f32", "add_bf16", "accumulate_f32", "accumulate_bf16", "scale_f32", "scale_bf16",
                "add_bias_f32", "add_bias_bf16", "bias_gradient", "sum_of_squares_partial", "sum_of_squares_total"],
    synchronizing: ["sum_of_squares_partial", "sum_of_squares_total"])
 
@@ -74,6 +78,15 @@ public enum ElementwiseLaunch {
     public static func copy(_ source: UInt64, to target: UInt64, count: Int) -> KernelLaunch {
         let shape = LaunchShape.elementwise(count)
         return KernelLaunch("copy_f32", grid: shape.grid, block: shape.block, [.address(source), .address(target), .long(count)])
+    }
+
+    /// `output[i] = table[(i % channels) * 256 + pixels[i]]`: `count` channels-last bytes through their
+    /// normalisation table (`PixelBatch`).
+    public static func normalizePixels(_ pixels: UInt64, table: UInt64, into output: UInt64, count: Int,
+                                       channels: Int) -> KernelLaunch {
+        let shape = LaunchShape.elementwise(count)
+        return KernelLaunch("normalize_pixels", grid: shape.grid, block: shape.block,
+                            [.address(pixels), .address(table), .address(output), .long(count), .int(channels)])
     }
 
     /// `target` (bf16, `count` elements) = `source` (fp32) rounded to nearest even.

@@ -207,23 +207,9 @@ public struct Normalize: Sendable {
 
     /// Writes `pixelCount` pixels of `channels` bytes each as normalised floats.
     func write(_ pixels: UnsafePointer<UInt8>, pixelCount: Int, to output: UnsafeMutablePointer<Float>) {
-        table.withUnsafeBufferPointer { table in
-            let lookup = table.baseAddress!
-            switch channels {
-            case 1:
-                for i in 0..<pixelCount { output[i] = lookup[Int(pixels[i])] }
-            case 3:
-                for i in 0..<pixelCount {
-                    output[3 * i] = lookup[Int(pixels[3 * i])]
-                    output[3 * i + 1] = lookup[256 + Int(pixels[3 * i + 1])]
-                    output[3 * i + 2] = lookup[512 + Int(pixels[3 * i + 2])]
-                }
-            default:
-                let C = channels
-                for i in 0..<pixelCount {
-                    for c in 0..<C { output[C * i + c] = lookup[c * 256 + Int(pixels[C * i + c])] }
-                }
-            }
-        }
+        PixelBatch.normalize(pixels, count: pixelCount * channels, table: table, into: output)
     }
+
+    /// An empty batch of bytes `[B, H, W, C]` that normalises through this table.
+    func pixelBatch(shape: [Int]) -> PixelBatch { PixelBatch(shape: shape, table: table) }
 }

@@ -11,10 +11,16 @@ public struct TwoViewBatch {
     public let step: Int
     /// The B dataset indices of the batch, in batch order.
     public let indices: [Int]
-    /// One tensor per view, each `[B, H, W, C]` Float32, normalised.
+    /// One tensor per view, each `[B, H, W, C]` Float32, normalised (`BatchFormat.floats`; else empty).
     public let views: [Tensor]
+    /// One batch of bytes per view, each `[B, H, W, C]` with its normalisation table (`BatchFormat.pixels`;
+    /// else empty).
+    public let pixels: [PixelBatch]
     /// `[B, K]` flattened.
     public let labels: [Int32]
+
+    /// Every view, in the loader's format.
+    public var hostViews: [HostBatch] { pixels.isEmpty ? views.map(HostBatch.floats) : pixels.map(HostBatch.pixels) }
 
     /// The first view, `[B, H, W, C]`.
     public var view1: Tensor { views[0] }
@@ -25,6 +31,12 @@ public struct TwoViewBatch {
     }
 }
 
+/// What a loader's batches hold: normalised Float32 tensors, or the augmented bytes and the normalisation
+/// table (`PixelBatch`) for a GPU, which normalises them after the upload (a quarter of the bytes to copy).
+public enum BatchFormat: Sendable {
+    case floats, pixels
+}
+
 /// Augments one epoch of batches on worker threads, ahead of the training loop.
 ///
 /// Give it this rank's batches (`ShardedSampler.batches(epoch:)`), one pipeline per view (two for
@@ -32,14 +44,16 @@ public struct TwoViewBatch {
 /// worker count. Workers claim steps in order, each assembling a whole batch: for each sample, copy its
 /// pixels (`ImageDataset.copyImage`), and for each view v run the view's pipeline with
 /// `AugmentationPipeline.random(seed:epoch:index:view:)`, then normalise into the view's
-/// `[B, H, W, C]` tensor. `next()` hands batches out in step order whichever worker finished first.
+/// `[B, H, W, C]` tensor (`BatchFormat.floats`), or copy the bytes into the view's `PixelBatch`
+/// (`.pixels`, for a GPU that normalises them after the upload). `next()` hands batches out in step
+/// order whichever worker finished first.
 ///
 /// Because each view's randomness is a pure function of (seed, epoch, sample index, view), the
 /// batches are bit-identical for any worker count, any consumption speed, and any rank layout that
 /// gives the same samples.
 ///
 /// Memory: `prefetch + 1` batch buffers (the prefetch queue plus the batch the consumer holds) are
-/// allocated once and recycled. **A batch's tensors are valid until the next call to `next()`** (or
+/// allocated once and recycled. **A batch's tensors (or bytes) are valid until the next call to `next()`** (or
 /// `cancel()`), which hands the buffer back to the workers; copy what must live longer.
 ///
 /// Shutdown: `cancel()` (and `deinit`) stops the workers after the batch each is assembling and joins
@@ -52,6 +66,7 @@ public final class TwoViewLoader {
     public let batchSize: Int
     /// The shape of each view's tensor, `[B, H, W, C]`.
     public let viewShapes: [[Int]]
+    public let format: BatchFormat
     public let workerCount: Int
     /// Batches assembled ahead of the consumer, at most.
     public let prefetch: Int
@@ -71,10 +86,11 @@ public final class TwoViewLoader {
     ///   - normalization: mean and std per channel (a single value is broadcast to every channel).
     ///   - workers: worker threads (≥ 1).
     ///   - prefetch: batches assembled ahead, at most (≥ 1); nil: `max(2, workers)`.
+    ///   - format: floats (normalised by the workers) or bytes with the table (`BatchUploader.takesPixels`).
     /// - Throws: `DataError` for empty or uneven batches, indices outside the dataset, channel counts
     ///   other than 1 and 3, a normalisation that does not fit, or bad counts.
     public init(dataset: ImageDataset, batches: [[Int]], epoch: Int, seed: UInt64, views: [AugmentationPipeline],
-                normalization: Normalization, workers: Int, prefetch: Int? = nil) throws {
+                normalization: Normalization, workers: Int, prefetch: Int? = nil, format: BatchFormat = .floats) throws {
         guard workers >= 1 else { throw DataError("the loader needs at least 1 worker, got \(workers)") }
         let prefetch = prefetch ?? max(2, workers)
         guard prefetch >= 1 else { throw DataError("the loader's prefetch must be at least 1 batch, got \(prefetch)") }
@@ -106,10 +122,13 @@ public final class TwoViewLoader {
         stepCount = batches.count
         batchSize = B
         viewShapes = shapes
+        self.format = format
         workerCount = workers
         self.prefetch = prefetch
         let slots = (0..<min(prefetch + 1, max(batches.count, 1))).map { _ in
-            BatchSlot(views: shapes.map { Tensor(zeros: $0) }, labelCount: B * dataset.labelsPerSample)
+            format == .floats
+                ? BatchSlot(views: shapes.map { Tensor(zeros: $0) }, pixels: [], labelCount: B * dataset.labelsPerSample)
+                : BatchSlot(views: [], pixels: shapes.map(normalize.pixelBatch), labelCount: B * dataset.labelsPerSample)
         }
         state = LoaderState(dataset: dataset, batches: batches, epoch: epoch, seed: seed, pipelines: views,
                             normalize: normalize, slots: slots)
@@ -134,12 +153,14 @@ public final class TwoViewLoader {
     /// preset's normalisation unless one is given (then the dataset's, which the caller must give when the
     /// preset has none). The augmentation seed is the sampler's seed.
     public convenience init(dataset: ImageDataset, sampler: ShardedSampler, epoch: Int, preset: AugmentationPreset,
-                            normalization: Normalization? = nil, workers: Int, prefetch: Int? = nil) throws {
+                            normalization: Normalization? = nil, workers: Int, prefetch: Int? = nil,
+                            format: BatchFormat = .floats) throws {
         guard let normalization = normalization ?? preset.normalization(channels: dataset.channels) else {
             throw DataError("preset '\(preset.name)' prescribes no normalisation; pass the dataset's mean and std")
         }
         try self.init(dataset: dataset, batches: sampler.batches(epoch: epoch), epoch: epoch, seed: sampler.seed,
-                      views: preset.views, normalization: normalization, workers: workers, prefetch: prefetch)
+                      views: preset.views, normalization: normalization, workers: workers, prefetch: prefetch,
+                      format: format)
     }
 
     deinit { cancel() }
@@ -163,7 +184,8 @@ public final class TwoViewLoader {
         let slot = state.slots[slotIndex]
         let step = nextStep
         nextStep += 1
-        return TwoViewBatch(step: step, indices: state.batches[step], views: slot.views, labels: slot.labels)
+        return TwoViewBatch(step: step, indices: state.batches[step], views: slot.views, pixels: slot.pixels,
+                            labels: slot.labels)
     }
 
     /// Stops the workers (each finishes the batch it is on) and waits for them. Idempotent; later
@@ -178,14 +200,16 @@ public final class TwoViewLoader {
     }
 }
 
-/// One batch buffer: a tensor per view and the labels, owned by one worker while it fills them,
-/// then by the consumer until its next `next()`.
+/// One batch buffer: a tensor (or a batch of bytes) per view and the labels, owned by one worker while it
+/// fills them, then by the consumer until its next `next()`.
 final class BatchSlot {
     let views: [Tensor]
+    let pixels: [PixelBatch]
     var labels: [Int32]
 
-    init(views: [Tensor], labelCount: Int) {
+    init(views: [Tensor], pixels: [PixelBatch], labelCount: Int) {
         self.views = views
+        self.pixels = pixels
         self.labels = [Int32](repeating: 0, count: labelCount)
     }
 }
@@ -271,12 +295,16 @@ final class LoaderState: @unchecked Sendable {
                 var random = AugmentationPipeline.random(seed: seed, epoch: epoch, index: index, view: view)
                 var image = workspace.begin(source: source, height: H, width: W, channels: C, capacity: peaks[view])
                 pipeline.run(&image, random: &random, workspace: workspace)
-                let tensor = slot.views[view]
-                precondition(tensor.shape[1] == image.height && tensor.shape[2] == image.width,
-                             "view \(view) made a \(image.height)x\(image.width) image for a \(tensor.shape) batch")
+                let shape = slot.pixels.isEmpty ? slot.views[view].shape : slot.pixels[view].shape
+                precondition(shape[1] == image.height && shape[2] == image.width,
+                             "view \(view) made a \(image.height)x\(image.width) image for a \(shape) batch")
                 let perImage = image.byteCount
-                normalize.write(image.pixels, pixelCount: image.height * image.width,
-                                to: tensor.pointer + position * perImage)
+                if slot.pixels.isEmpty {
+                    normalize.write(image.pixels, pixelCount: image.height * image.width,
+                                    to: slot.views[view].pointer + position * perImage)
+                } else {
+                    (slot.pixels[view].bytes + position * perImage).update(from: image.pixels, count: perImage)
+                }
             }
         }
     }

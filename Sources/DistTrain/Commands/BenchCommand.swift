@@ -38,6 +38,8 @@ struct BenchCommand: Command {
         .value("preset", default: "cifar", "--loader: augmentation preset (\(AugmentationPreset.builtInNames.joined(separator: ", ")), or a .json file)"),
         .value("workers", default: "2", "--loader: worker threads"),
         .value("seconds", default: "3", "--loader: how long to time (after 2 warm-up batches)"),
+        .flag("pixels", "--loader: hand out the augmented bytes and their normalisation table, as train does for a GPU, "
+              + "instead of normalised floats"),
     ]
     static var help: String {
         helpText(command: name, summary: summary, usage: "disttrain bench [options]", options: options, details: """
@@ -54,7 +56,9 @@ struct BenchCommand: Command {
 
                  With --loader: builds the dataset (synthetic: 512 images of --source-size px and --channels
                  channels), runs the loader with --workers threads on batches of --batch-size for --seconds and
-                 prints images/s (each image gives two augmented --image-size views).
+                 prints images/s (each image gives two augmented --image-size views), and what copying one
+                 batch into a staging buffer costs the consuming thread (the GPU uploader's copy into pinned
+                 memory); --pixels hands out bytes, as train does for a GPU, instead of floats.
                    disttrain bench --loader --image-size 224 --preset imagenet --workers 2
                  """)
     }
@@ -147,13 +151,19 @@ struct BenchCommand: Command {
         let steps = max(10, 2_000_000 / batch)
         let batches = (0..<steps).map { step in (0..<batch).map { (step * batch + $0) % dataset.count } }
         let loader = try TwoViewLoader(dataset: dataset, batches: batches, epoch: 0, seed: 0, views: preset.views,
-                                       normalization: normalization, workers: workers)
+                                       normalization: normalization, workers: workers,
+                                       format: parsed.has("pixels") ? .pixels : .floats)
         for _ in 0..<2 { _ = loader.next() }
         let clock = ContinuousClock()
         let start = clock.now
         var delivered = 0
-        while (clock.now - start).seconds < seconds, loader.next() != nil { delivered += 1 }
+        var last: TwoViewBatch?
+        while (clock.now - start).seconds < seconds, let next = loader.next() {
+            delivered += 1
+            last = next
+        }
         let elapsed = (clock.now - start).seconds
+        let staging = last.map(stagingCopySeconds) ?? 0
         loader.cancel()
         let images = Double(delivered * batch)
         print("dataset     \(dataset.name): \(dataset.count) images of \(dataset.height)x\(dataset.width)x\(dataset.channels)")
@@ -162,6 +172,32 @@ struct BenchCommand: Command {
         print("batches     \(delivered) in \(fixed(elapsed, 2)) s")
         print("throughput  \(fixed(images / elapsed, 1)) images/s (\(preset.views.count) views each), "
               + "\(fixed(elapsed / max(images, 1) * 1e3 * Double(workers), 3)) ms per image per worker")
+        let bytes = loader.viewShapes.map { $0.reduce(1, *) }.reduce(0, +) * (loader.format == .pixels ? 1 : 4)
+        print("staging     \(fixed(Double(bytes) / 1e6, 1)) MB per batch as \(loader.format == .pixels ? "bytes" : "floats"), "
+              + "copied in \(fixed(staging * 1e3, 2)) ms (\(fixed(Double(bytes) / staging / 1e9, 1)) GB/s) on the consuming thread")
+    }
+
+    /// The best of 5 copies of `batch`'s views into a staging buffer of their size, as `PinnedBatchUploader`
+    /// copies a batch into pinned memory before the bus transfer.
+    static func stagingCopySeconds(_ batch: TwoViewBatch) -> Double {
+        let sources: [(UnsafeRawPointer, Int)] = batch.pixels.isEmpty
+            ? batch.views.map { (UnsafeRawPointer($0.pointer), $0.count * 4) }
+            : batch.pixels.map { (UnsafeRawPointer($0.bytes), $0.count) }
+        let total = sources.map(\.1).reduce(0, +)
+        let staging = UnsafeMutableRawPointer.allocate(byteCount: max(total, 1), alignment: 64)
+        defer { staging.deallocate() }
+        let clock = ContinuousClock()
+        var best = Double.infinity
+        for _ in 0..<5 {
+            let start = clock.now
+            var offset = 0
+            for (source, bytes) in sources {
+                (staging + offset).copyMemory(from: source, byteCount: bytes)
+                offset += bytes
+            }
+            best = min(best, (clock.now - start).seconds)
+        }
+        return best
     }
 
     /// Best GFLOP/s of OpenBLAS sgemm (its own threading) on `size`² matrices over a few calls.

@@ -221,7 +221,8 @@ final class Trainer {
                 deviceReducer?.beginStep()
                 method.lastBackwardStore.beginBackward()
                 let view1 = uploader.upload(batch.view1, view: 0)
-                let view2 = batch.view2.storage === batch.view1.storage ? view1 : uploader.upload(batch.view2, view: 1)
+                let view2 = batch.view2.isSameBuffer(as: batch.view1) ? view1 : uploader.upload(batch.view2, view: 1)
+                if faults.fires("nan", rank: communicator.rank, step: step + 1) { backend.fill(view1, with: .nan) }
                 let result = method.trainStep(view1: view1, view2: view2, labels: batch.labels)
                 // The loss is the global batch's on every rank, so every rank stops here together.
                 guard result.loss.isFinite else { throw nonFiniteLoss(result.loss) }
@@ -329,11 +330,7 @@ final class Trainer {
         if faults.fires("bad-sample", rank: rank, step: upcoming) {
             throw DataError("\(train.name): a sample of step \(upcoming) could not be read (injected by \(FaultInjection.variable))")
         }
-        guard let batch = batches.next() else { return nil }
-        if faults.fires("nan", rank: rank, step: upcoming) {
-            batch.view1.pointer.update(repeating: .nan, count: batch.view1.count)
-        }
-        return batch
+        return batches.next()
     }
 
     /// The probe's step on the global batch: every rank's features and labels are gathered to rank 0, which
@@ -505,10 +502,10 @@ struct TrainingStopped: Error, CustomStringConvertible {
     }
 }
 
-/// One batch of a step: the two views (the same tensor twice for one-view methods) and the labels.
+/// One batch of a step: the two views (the same buffer twice for one-view methods) and the labels.
 struct TrainingBatch {
-    let view1: Tensor
-    let view2: Tensor
+    let view1: HostBatch
+    let view2: HostBatch
     let labels: [Int32]
 }
 
@@ -529,8 +526,8 @@ final class EpochBatches {
         if let preset = trainer.preset {
             let views = Array(preset.views.prefix(trainer.method.viewCount))
             loader = try TwoViewLoader(dataset: d, batches: Array(batches), epoch: epoch, seed: o.seed, views: views,
-                                       normalization: trainer.normalization,
-                                       workers: o.workers)
+                                       normalization: trainer.normalization, workers: o.workers,
+                                       format: trainer.uploader.takesPixels ? .pixels : .floats)
             assembler = nil
             batch = nil
         } else {
@@ -546,11 +543,12 @@ final class EpochBatches {
     func next() -> TrainingBatch? {
         if let loader {
             guard let next = loader.next() else { return nil }
-            return TrainingBatch(view1: next.views[0], view2: next.views[next.views.count - 1], labels: next.labels)
+            let views = next.hostViews
+            return TrainingBatch(view1: views[0], view2: views[views.count - 1], labels: next.labels)
         }
         guard let indices = order.next(), let assembler, let batch else { return nil }
         let labels = assembler.assemble(indices: indices, epoch: epoch, into: batch)
-        return TrainingBatch(view1: batch, view2: batch, labels: labels)
+        return TrainingBatch(view1: .floats(batch), view2: .floats(batch), labels: labels)
     }
 }
 

@@ -8,6 +8,25 @@ public protocol BatchUploader: AnyObject {
     /// backward too) before the next upload of the same view: after it, the buffer may be overwritten (on
     /// the CPU the tensor is `host` itself, valid as long as the loader keeps it).
     func upload(_ host: Tensor, view: Int) -> Tensor
+    /// The same for a batch of bytes, normalised through its table on the backend (same rules).
+    func upload(_ pixels: PixelBatch, view: Int) -> Tensor
+    /// Whether loaders should hand this uploader bytes (`PixelBatch`) rather than floats: true where the
+    /// copy costs (a GPU's bus and pinned staging), false on the CPU, where the loader's workers normalise
+    /// in parallel and the batch is used where it lies.
+    var takesPixels: Bool { get }
+}
+
+extension BatchUploader {
+    /// By default the bytes are normalised on the host and uploaded as floats.
+    public func upload(_ pixels: PixelBatch, view: Int) -> Tensor { upload(pixels.normalized(), view: view) }
+    public var takesPixels: Bool { false }
+
+    public func upload(_ host: HostBatch, view: Int) -> Tensor {
+        switch host {
+        case .floats(let tensor): upload(tensor, view: view)
+        case .pixels(let pixels): upload(pixels, view: view)
+        }
+    }
 }
 
 /// `BatchUploader` through `Backend.deviceCopy`: a synchronous copy into a new tensor (none on the CPU).
