@@ -28,17 +28,17 @@ final class CUDABackendTests: XCTestCase {
 
     func testEveryOpMatchesTheCPUBackend() throws {
         let results = BackendComparison.run(on: CUDABackend(device: EmulatedGPU()))
-        XCTAssertEqual(results.count, 43, results.map(\.operation).joined(separator: "\n"))
+        XCTAssertEqual(results.count, 46, results.map(\.operation).joined(separator: "\n"))
         for result in results { XCTAssertTrue(result.passed, "\(result)") }
     }
 
     /// `--precision bf16`: every op still within the comparison's bars (1e-2 for the GEMM-based ones).
     func testEveryOpMatchesTheCPUBackendInBF16() throws {
         let results = BackendComparison.run(on: CUDABackend(device: EmulatedGPU(), precision: .bf16))
-        XCTAssertEqual(results.count, 43)
+        XCTAssertEqual(results.count, 46)
         for result in results { XCTAssertTrue(result.passed, "\(result)") }
         let gemms = results.filter { $0.operation.hasPrefix("gemm") || $0.operation.hasPrefix("conv") }
-        XCTAssertEqual(gemms.count, 17)
+        XCTAssertEqual(gemms.count, 20)
         XCTAssertTrue(gemms.allSatisfy { $0.bar == 1e-2 }, "\(gemms)")
         XCTAssertTrue(results.filter { !gemms.map(\.operation).contains($0.operation) }.allSatisfy { $0.bar <= 1e-4 })
     }
@@ -76,40 +76,57 @@ final class CUDABackendTests: XCTestCase {
         }
     }
 
-    /// A bf16 convolution (forward, and the weight gradient with beta 1) multiplies its inputs rounded to bf16
-    /// once and sums in fp32: the CPU's convolution on rounded operands agrees to fp32 rounding, for a
-    /// padded 3x3/2 and the 7x7/2 stem (columns gathered straight into bf16) and a 1x1 (the input itself).
+    /// A bf16 convolution (forward, data gradient, and the weight gradient with beta 1) multiplies its inputs
+    /// rounded to bf16 once and sums in fp32: the CPU's convolution on rounded operands agrees to fp32
+    /// rounding, for a padded 3x3/2 and the 7x7/2 stem (columns gathered straight into bf16), a 1x1 (the
+    /// input itself), and stride-1 3x3 and 5x5 kernels with every padding, whose data gradient is the
+    /// forward convolution of dy with the flipped, channel-swapped weight (no fp32 columns, no col2im).
     func testBF16ConvolutionsMultiplyRoundedOperands() throws {
         let cpu = CPUBackend(threads: 1), device = EmulatedGPU(), gpu = CUDABackend(device: device, precision: .bf16)
         let geometries = [
             ConvGeometry(batch: 2, height: 7, width: 6, inChannels: 5, outChannels: 4, kernelSize: 3, stride: 2, padding: 1),
             ConvGeometry(batch: 1, height: 12, width: 11, inChannels: 3, outChannels: 8, kernelSize: 7, stride: 2, padding: 3),
             ConvGeometry(batch: 2, height: 4, width: 4, inChannels: 6, outChannels: 3, kernelSize: 1, stride: 1, padding: 0),
+            ConvGeometry(batch: 2, height: 5, width: 7, inChannels: 4, outChannels: 6, kernelSize: 3, stride: 1, padding: 1),
+            ConvGeometry(batch: 1, height: 6, width: 5, inChannels: 3, outChannels: 2, kernelSize: 3, stride: 1, padding: 0),
+            ConvGeometry(batch: 1, height: 6, width: 8, inChannels: 2, outChannels: 5, kernelSize: 5, stride: 1, padding: 2),
+            ConvGeometry(batch: 1, height: 7, width: 6, inChannels: 3, outChannels: 4, kernelSize: 5, stride: 1, padding: 1),
         ]
         for (index, g) in geometries.enumerated() {
-            let seed = UInt64(60 + 3 * index)
+            let seed = UInt64(60 + 4 * index)
             let x = EmulatedKernels.values(g.inputShape.reduce(1, *), seed: seed)
             let w = EmulatedKernels.values(g.weightShape.reduce(1, *), seed: seed + 1)
             let dy = EmulatedKernels.values(g.outputShape.reduce(1, *), seed: seed + 2)
             let dw0 = EmulatedKernels.values(g.weightShape.reduce(1, *), seed: seed + 3)
-            func cpuConvolution(_ x: [Float], _ w: [Float], _ dy: [Float]) -> (out: [Float], dw: [Float]) {
-                let out = Tensor(zeros: g.outputShape), dw = Tensor(shape: g.weightShape, values: dw0)
-                cpu.convolutionForward(input: Tensor(shape: g.inputShape, values: x), weight: Tensor(shape: g.weightShape, values: w),
-                                       output: out, geometry: g)
-                cpu.convolutionBackwardWeight(input: Tensor(shape: g.inputShape, values: x), gradOutput: Tensor(shape: g.outputShape, values: dy),
+            func cpuConvolution(_ x: [Float], _ w: [Float], _ dy: [Float]) -> (out: [Float], dx: [Float], dw: [Float]) {
+                let out = Tensor(zeros: g.outputShape), dx = Tensor(zeros: g.inputShape), dw = Tensor(shape: g.weightShape, values: dw0)
+                let weight = Tensor(shape: g.weightShape, values: w), gradOutput = Tensor(shape: g.outputShape, values: dy)
+                cpu.convolutionForward(input: Tensor(shape: g.inputShape, values: x), weight: weight, output: out, geometry: g)
+                cpu.convolutionBackwardData(gradOutput: gradOutput, weight: weight, gradInput: dx, geometry: g)
+                cpu.convolutionBackwardWeight(input: Tensor(shape: g.inputShape, values: x), gradOutput: gradOutput,
                                               gradWeight: dw, geometry: g)
-                return (out.array, dw.array)
+                return (out.array, dx.array, dw.array)
             }
-            let out = gpu.zeros(g.outputShape), dw = gpu.tensor(g.weightShape, dw0)
-            gpu.convolutionForward(input: gpu.tensor(g.inputShape, x), weight: gpu.tensor(g.weightShape, w), output: out, geometry: g)
-            gpu.convolutionBackwardWeight(input: gpu.tensor(g.inputShape, x), gradOutput: gpu.tensor(g.outputShape, dy),
-                                          gradWeight: dw, geometry: g)
+            let launchesBefore = device.launches.count
+            let out = gpu.zeros(g.outputShape), dx = gpu.zeros(g.inputShape), dw = gpu.tensor(g.weightShape, dw0)
+            let weight = gpu.tensor(g.weightShape, w), gradOutput = gpu.tensor(g.outputShape, dy)
+            gpu.convolutionForward(input: gpu.tensor(g.inputShape, x), weight: weight, output: out, geometry: g)
+            gpu.convolutionBackwardData(gradOutput: gradOutput, weight: weight, gradInput: dx, geometry: g)
+            gpu.convolutionBackwardWeight(input: gpu.tensor(g.inputShape, x), gradOutput: gradOutput, gradWeight: dw, geometry: g)
             let rounded = cpuConvolution(EmulatedKernels.bf16Representable(x), EmulatedKernels.bf16Representable(w),
                                          EmulatedKernels.bf16Representable(dy))
             let exact = cpuConvolution(x, w, dy)
             XCTAssertLessThan(EmulatedKernels.relativeError(gpu.download(out), rounded.out), 1e-6, "geometry \(index) forward")
+            XCTAssertLessThan(EmulatedKernels.relativeError(gpu.download(dx), rounded.dx), 1e-6, "geometry \(index) data gradient")
             XCTAssertLessThan(EmulatedKernels.relativeError(gpu.download(dw), rounded.dw), 1e-6, "geometry \(index) weight gradient")
             XCTAssertGreaterThan(EmulatedKernels.relativeError(gpu.download(out), exact.out), 1e-5, "geometry \(index): not rounded")
+            XCTAssertGreaterThan(EmulatedKernels.relativeError(gpu.download(dx), exact.dx), 1e-5, "geometry \(index): dx not rounded")
+            let kernels = Set(device.launches[launchesBefore...].map(\.kernel))
+            if g.stride == 1 && !g.isPointwise {
+                XCTAssertEqual(g.dataGradientAsConvolution?.outputShape, g.inputShape, "geometry \(index)")
+                XCTAssertTrue(kernels.contains("transposed_conv_weight_bf16"), "geometry \(index): \(kernels.sorted())")
+                XCTAssertFalse(kernels.contains("col2im_f32"), "geometry \(index): no fp32 columns: \(kernels.sorted())")
+            }
         }
         // The columns went straight into bf16: no fp32 columns written and then rounded.
         let kernels = Set(device.launches.map(\.kernel))

@@ -34,7 +34,8 @@ public struct OpComparison: Sendable, CustomStringConvertible {
 /// Every op of `CUDABackend` against `CPUBackend` on the same random inputs: the issue's "every op on GPU
 /// against the CPU backend" check. CI runs it on the emulated GPU (`CUDABackendTests`); `disttrain
 /// gpu-check` runs it on a real one. Shapes are small (the emulator runs every GPU thread on the CPU) but
-/// cover the cases that break indexing: padded stride-2 windows, the 7x7/2 stem, 1x1 convolutions,
+/// cover the cases that break indexing: padded stride-2 windows, the 7x7/2 stem, 1x1 convolutions, a
+/// stride-1 3x3 (whose bf16 data gradient is a convolution of dy with the flipped weight),
 /// channel counts that are not multiples of 32, every GEMM transpose. fp32 with TF32 off: bar 1e-4 relative
 /// (the issue's), except where the two sides do the same float operations (1e-6); with `precision` bf16 the
 /// ops built on a GEMM (GEMM, convolutions) against the fp32 CPU: 1e-2 (the issue's bf16 bar).
@@ -110,6 +111,7 @@ public struct BackendComparison {
             ConvGeometry(batch: 2, height: 7, width: 6, inChannels: 5, outChannels: 4, kernelSize: 3, stride: 2, padding: 1),
             ConvGeometry(batch: 1, height: 12, width: 11, inChannels: 3, outChannels: 8, kernelSize: 7, stride: 2, padding: 3),
             ConvGeometry(batch: 2, height: 4, width: 4, inChannels: 6, outChannels: 3, kernelSize: 1, stride: 1, padding: 0),
+            ConvGeometry(batch: 2, height: 5, width: 7, inChannels: 4, outChannels: 6, kernelSize: 3, stride: 1, padding: 1),
         ]
         for g in geometries {
             let name = "conv \(g.kernelHeight)x\(g.kernelWidth)/\(g.stride) pad \(g.padding)"

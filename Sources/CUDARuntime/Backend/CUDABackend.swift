@@ -187,7 +187,18 @@ public final class CUDABackend: FusedLARSBackend, @unchecked Sendable {
     }
 
     /// `dcol [M, K] = dy [M, Cout] · W [Cout, K]`, then col2im (a 1x1's `dcol` is the input gradient).
+    /// In bf16 a stride-1 convolution's gradient is instead the forward convolution of dy with the flipped,
+    /// channel-swapped weight (`dataGradientAsConvolution`): dy's columns gathered straight into bf16 and
+    /// the GEMM writing fp32 dx, so neither fp32 columns (4 bytes written and read per column value) nor
+    /// col2im's pass.
     public func convolutionBackwardData(gradOutput: Tensor, weight: Tensor, gradInput: Tensor, geometry g: ConvGeometry) {
+        if precision == .bf16 && !g.isPointwise, let t = g.dataGradientAsConvolution {
+            let transposed = bf16Operand(count: weight.count, slot: 1)
+            launch(Im2colLaunch.transposedWeightRoundedToBF16(weight: address(weight), transposed: transposed, geometry: g))
+            bf16GEMM(transposeA: false, transposeB: true, m: t.outputPixels, n: t.outChannels, k: t.patchSize, alpha: 1,
+                     a16: bf16Columns(gradOutput, t, slot: 0), b16: transposed, beta: 0, c: address(gradInput))
+            return
+        }
         if g.isPointwise {
             gemm(transposeA: false, transposeB: false, m: g.outputPixels, n: g.patchSize, k: g.outChannels, alpha: 1,
                  a: address(gradOutput), b: address(weight), beta: 0, c: address(gradInput))

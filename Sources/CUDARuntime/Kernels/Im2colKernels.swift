@@ -19,6 +19,10 @@ import Engine
 ///
 /// col2im gathers (one thread per input element, fp32 sum) instead of scattering with atomics, so it is
 /// deterministic and needs no bf16 atomics.
+///
+///     transposed_conv_weight_bf16(w [Cout, KH, KW, Cin], wt [Cin, KH, KW, Cout], Cout, KH, KW, Cin)
+///         wt[ci, kh, kw, co] = bf16(w[co, KH−1−kh, KW−1−kw, ci]): the weight of the stride-1 convolution whose
+///         forward pass is a stride-1 convolution's data gradient (flipped in space, channels swapped)
 let im2colKernels = KernelSource.family("im2col", #"""
 template <typename In, typename Out> __device__ void im2col(const In* x, Out* col, int N, int H, int W, int C,
                                                            int KH, int KW, int stride, int padding, int OH, int OW) {
@@ -72,7 +76,14 @@ extern "C" __global__ void col2im_bf16(const bf16* col, bf16* dx, int N, int H, 
                                        int stride, int padding, int OH, int OW) {
     col2im(col, dx, N, H, W, C, KH, KW, stride, padding, OH, OW);
 }
-"""#, kernels: ["im2col_f32", "im2col_bf16", "im2col_f32_bf16", "col2im_f32", "col2im_bf16"])
+extern "C" __global__ void transposed_conv_weight_bf16(const float* w, bf16* wt, int Cout, int KH, int KW, int Cin) {
+    GRID_STRIDE_LOOP(i, (long)Cout * KH * KW * Cin) {
+        const int co = (int)(i % Cout), kw = (int)((i / Cout) % KW), kh = (int)((i / ((long)Cout * KW)) % KH);
+        const int ci = (int)(i / ((long)Cout * KW * KH));
+        wt[i] = from_float<bf16>(w[(((long)co * KH + (KH - 1 - kh)) * KW + (KW - 1 - kw)) * Cin + ci]);
+    }
+}
+"""#, kernels: ["im2col_f32", "im2col_bf16", "im2col_f32_bf16", "col2im_f32", "col2im_bf16", "transposed_conv_weight_bf16"])
 
 /// How the backend launches the im2col family (addresses are device pointers; `columns` holds
 /// `geometry.outputPixels × geometry.patchSize` elements).
@@ -95,10 +106,31 @@ public enum Im2colLaunch {
         return KernelLaunch("im2col_f32_bf16", grid: shape.grid, block: shape.block, [.address(input), .address(columns)] + sizes(g))
     }
 
+    /// The OHWI weight of geometry `g` (fp32) flipped in space with its channels swapped, rounded to bf16
+    /// into `transposed` (`[inChannels, KH, KW, outChannels]`): the weight of `g.dataGradientAsConvolution`.
+    public static func transposedWeightRoundedToBF16(weight: UInt64, transposed: UInt64, geometry g: ConvGeometry) -> KernelLaunch {
+        let shape = LaunchShape.elementwise(g.weightShape.reduce(1, *))
+        return KernelLaunch("transposed_conv_weight_bf16", grid: shape.grid, block: shape.block,
+                            [.address(weight), .address(transposed), .int(g.outChannels), .int(g.kernelHeight),
+                             .int(g.kernelWidth), .int(g.inChannels)])
+    }
+
     /// The data gradient from the column gradient `dcol = dy · W` (`[outputPixels, patchSize]`).
     public static func col2im(columns: UInt64, gradInput: UInt64, geometry g: ConvGeometry, type: ActivationType) -> KernelLaunch {
         let shape = LaunchShape.elementwise(g.inputShape.reduce(1, *))
         return KernelLaunch(type.entry("col2im"), grid: shape.grid, block: shape.block,
                             [.address(columns), .address(gradInput)] + sizes(g))
+    }
+}
+
+extension ConvGeometry {
+    /// For a stride-1 convolution, the convolution whose forward pass is this one's data gradient: the
+    /// adjoint of a stride-1 correlation is the correlation of dy, padded K−1−p, with the kernel flipped
+    /// in space and its input and output channels swapped. It maps the output `[N, OH, OW, Cout]` back to
+    /// `[N, H, W, Cin]` (OH + 2(K−1−p) − K + 1 = H). nil for a stride above 1 or padding beyond K − 1.
+    public var dataGradientAsConvolution: ConvGeometry? {
+        guard stride == 1, kernelHeight == kernelWidth, padding <= kernelHeight - 1 else { return nil }
+        return ConvGeometry(batch: batch, height: outHeight, width: outWidth, inChannels: outChannels,
+                            outChannels: inChannels, kernelSize: kernelHeight, stride: 1, padding: kernelHeight - 1 - padding)
     }
 }
