@@ -14,6 +14,8 @@ The references follow the papers' equations as the official code and solo-learn 
     VICReg    the official main_vicreg.py: variance averaged over the two branches, covariance summed
               (solo-learn's variance_loss sums the branches: checked to be exactly twice ours)
     BYOL      solo-learn's byol_loss_func(p1, z2') + byol_loss_func(p2, z1'), 2 - 2 cos, batch mean
+    MoCo v2   solo-learn's mocov2plus: (mocov2plus_loss_func(q1, k2, queue[1]) + (q2, k1, queue[0])) / 2,
+              each a cross-entropy over [q.k, q.queue] / tau with target 0
     LARS      solo-learn's solo/utils/lars.py, re-implemented below line by line
     AdamW     torch.optim.AdamW
 """
@@ -115,6 +117,17 @@ def vicreg_loss(x, y, weights=VICREG_WEIGHTS):
 def byol_loss_func(p, z):
     """solo-learn's byol_loss_func (simplified form)."""
     return 2 - 2 * F.cosine_similarity(p, z.detach(), dim=-1).mean()
+
+
+def mocov2plus_loss_func(query, key, queue, temperature):
+    """solo-learn's solo/losses/mocov2plus.py; `queue` is [D, K] as solo-learn keeps it."""
+    query = F.normalize(query, dim=1)
+    key = F.normalize(key, dim=1)
+    pos = torch.einsum("nc,nc->n", [query, key]).unsqueeze(-1)
+    neg = torch.einsum("nc,ck->nk", [query, queue])
+    logits = torch.cat([pos, neg], dim=1) / temperature
+    targets = torch.zeros(query.size(0), device=query.device, dtype=torch.long)
+    return F.cross_entropy(logits, targets)
 
 
 def embedding_std(z):
@@ -227,6 +240,26 @@ def byol_case(seed, b=6, d=5):
     return {"p1": p1, "p2": p2, "target1": t1, "target2": t2}, compute, meta
 
 
+def moco_case(seed, b=6, d=5, k=7, temperature=0.2):
+    torch.manual_seed(seed)
+    q1, q2 = torch.randn(b, d), torch.randn(b, d)
+    k1, k2 = q2 + 0.8 * torch.randn(b, d), q1 + 0.8 * torch.randn(b, d)  # keys of the other view
+    queue = F.normalize(torch.randn(2, k, d), dim=2)  # [2, K, D]: one queue per view, rows normalised
+
+    def compute(dtype):
+        a, c = leaf(q1, dtype), leaf(q2, dtype)
+        u, v = leaf(k1, dtype), leaf(k2, dtype)
+        negatives = queue.to(dtype)
+        loss = (mocov2plus_loss_func(a, v, negatives[1].t(), temperature)
+                + mocov2plus_loss_func(c, u, negatives[0].t(), temperature)) / 2
+        loss.backward()
+        return {"loss": loss.detach().reshape(1), "grad_q1": a.grad, "grad_q2": c.grad}
+
+    meta = {"op": "mocov2", "B": b, "D": d, "K": k, "temperature": temperature,
+            "note": "loss = (ce(q1, k2, queue[1]) + ce(q2, k1, queue[0])) / 2; keys and queue get no gradient"}
+    return {"q1": q1, "q2": q2, "k1": k1, "k2": k2, "queue": queue}, compute, meta
+
+
 def bce_case(seed, n=5, k=4):
     torch.manual_seed(seed)
     logits = torch.randn(n, k) * 3
@@ -319,6 +352,7 @@ OP_CASES = [
     ("ntxent", ntxent_case, dict(seed=1001)),
     ("vicreg", vicreg_case, dict(seed=1002)),
     ("byol", byol_case, dict(seed=1003)),
+    ("mocov2", moco_case, dict(seed=1008)),
     ("bce_with_logits", bce_case, dict(seed=1004)),
     ("embedding_std", embedding_std_case, dict(seed=1005)),
     ("lars", optimizer_case, dict(seed=1006, kind="lars", clip_lr=True, **LARS_HYPER)),

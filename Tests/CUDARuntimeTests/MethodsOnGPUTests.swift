@@ -1,6 +1,6 @@
 @testable import CUDARuntime
 import Engine
-import Models
+@testable import Models
 import GPUEmulation
 import XCTest
 
@@ -53,6 +53,51 @@ final class MethodsOnGPUTests: XCTestCase {
             XCTAssertGreaterThan(EmulatedKernels.relativeError(got.gradients, fp32.gradients), 1e-3,
                                  "\(name): the GEMMs did not run in bf16")
         }
+    }
+}
+
+/// MoCo v2 on the emulated GPU (fp32) against the CPU, two steps: the network, its momentum copy and the EMA
+/// run on the device, the loss on the host against the queues. Per step the loss (1e-5, as the trainer
+/// comparison holds it; measured 1.4e-6), every gradient
+/// (1e-4 of the largest; measured 4e-6), the probe's features and the queues after the enqueue (1e-5);
+/// after the first step's EMA, the momentum network (1e-5). Not in `TrainerOnGPUReleaseTests`' run
+/// comparison: there one residual-branch BN bias (`layer1.0.bn1.bias`) carries the cancellation that
+/// test's comment describes, and its optimiser state lands 1.1e-2 apart for MoCo in a release build against
+/// that test's 1e-2 (measured in a debug build: MoCo 2.6e-3, SimCLR 2.0e-3, BYOL 1.7e-2, all in that bias).
+final class MoCoV2OnGPUTests: XCTestCase {
+    func testTwoStepsMatchTheCPU() throws {
+        let config = ResNetConfig(depth: 18, stem: .cifar, widthMultiplier: 1.0 / 16, inChannels: 1)
+        let shape = [8, 8, 8, 1]
+        let cpu = CPUBackend(threads: 1), gpu = CUDABackend(device: EmulatedGPU())
+        func make(_ backend: any Backend) -> MoCoV2 {
+            MoCoV2(encoder: config, projectorHiddenDimension: 16, projectorOutputDimension: 8, queueSize: 16, seed: 5, backend: backend)
+        }
+        let onCPU = make(cpu), onGPU = make(gpu)
+        for step in 0..<2 {
+            let x1 = EmulatedKernels.values(shape.reduce(1, *), seed: 1 + 2 * UInt64(step))
+            let x2 = EmulatedKernels.values(shape.reduce(1, *), seed: 2 + 2 * UInt64(step))
+            onCPU.store.zeroGradients()
+            onGPU.store.zeroGradients()
+            let a = onCPU.trainStep(view1: Tensor(shape: shape, values: x1), view2: Tensor(shape: shape, values: x2))
+            let b = onGPU.trainStep(view1: gpu.tensor(shape, x1), view2: gpu.tensor(shape, x2))
+            XCTAssertEqual(b.loss, a.loss, accuracy: 1e-5 * a.loss, "step \(step): loss")
+            XCTAssertLessThan(EmulatedKernels.relativeError(gpu.download(onGPU.store.gradients), onCPU.store.gradients.array), 1e-4,
+                              "step \(step): gradients")
+            XCTAssertLessThan(EmulatedKernels.relativeError(b.features.array, a.features.array), 1e-5, "step \(step): features")
+            for view in 0..<2 {
+                XCTAssertLessThan(EmulatedKernels.relativeError(onGPU.queue(view).array, onCPU.queue(view).array), 1e-5,
+                                  "step \(step): queue \(view)")
+            }
+            XCTAssertEqual(onGPU.queuePointer, onCPU.queuePointer)
+            // An EMA step as the trainer takes it after the optimiser (here without one: the online weights stay).
+            onCPU.afterOptimizerStep(step: step, totalSteps: 4)
+            onGPU.afterOptimizerStep(step: step, totalSteps: 4)
+            for i in 0..<onCPU.store.count { onCPU.store.values.pointer[i] *= 0.9 }
+            gpu.scale(onGPU.store.values, by: 0.9)
+        }
+        XCTAssertLessThan(EmulatedKernels.relativeError(gpu.download(onGPU.momentumStore.values), onCPU.momentumStore.values.array), 1e-5,
+                          "the momentum network")
+        XCTAssertNotEqual(onCPU.momentumStore.values.array, onCPU.store.values.array, "the EMA moved it off the online weights")
     }
 }
 

@@ -75,9 +75,15 @@ final class BenchStepTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.output)
         XCTAssertTrue(result.standardOutput.contains("timed       vicreg step (2 views, its heads and loss, LARS)\n"), result.standardOutput)
         XCTAssertTrue(result.standardOutput.contains(" images/s (2 views each, "), result.standardOutput)
+        // MoCo v2 with a batch that does not divide the default queue: the bench rounds the queue to whole batches.
+        let moco = try runProcess(binary, tiny.map { $0 == "4" ? "6" : $0 } + ["--method", "mocov2"], environment: cleanEnvironment(),
+                                  timeout: 300)
+        XCTAssertEqual(moco.status, 0, moco.output)
+        XCTAssertTrue(moco.standardOutput.contains("timed       mocov2 step (2 views, its heads and loss, SGD, momentum network, "
+                                                   + "65532-key queues)\n"), moco.standardOutput)
         let wrong = try runProcess(binary, tiny + ["--method", "moco"], environment: cleanEnvironment(), timeout: 60)
         XCTAssertEqual(wrong.status, 2, wrong.output)
-        XCTAssertTrue(wrong.standardError.contains("--method must be one of classifier, simclr, vicreg, byol, supervised, got 'moco'"),
+        XCTAssertTrue(wrong.standardError.contains("--method must be one of classifier, simclr, vicreg, byol, mocov2, supervised, got 'moco'"),
                       wrong.standardError)
     }
 }

@@ -36,11 +36,14 @@ final class DistributedTrainingReleaseTests: XCTestCase {
         ["--method", method, "--dataset", "synthetic", "--width", "0.125", "--subset", "256", "--batch-size", "32",
          "--epochs", "1", "--max-steps", "4", "--proj-hidden-dim", "64", "--proj-output-dim", "32",
          "--pred-hidden-dim", "64", "--no-knn", "--threads", "1", "--lr", "0.01"]
+            // MoCo v2: a queue of 2 global batches, so 4 steps wrap it and the checkpoint compares every row.
+            + (method == "mocov2" ? ["--queue-size", "64"] : [])
     }
 
     func testSimCLROnTwoAndFourRanksEqualsOneProcess() throws { try assertEquivalent("simclr") }
     func testVICRegOnTwoAndFourRanksEqualsOneProcess() throws { try assertEquivalent("vicreg") }
     func testBYOLOnTwoAndFourRanksEqualsOneProcess() throws { try assertEquivalent("byol") }
+    func testMoCoV2OnTwoAndFourRanksEqualsOneProcess() throws { try assertEquivalent("mocov2") }
     func testSupervisedOnTwoAndFourRanksEqualsOneProcess() throws { try assertEquivalent("supervised") }
 
     /// The bug class public frameworks shipped (each rank keeps only its own slice of the gathered

@@ -65,12 +65,15 @@ final class TrainingReleaseTests: XCTestCase {
     }
 
     /// Every self-supervised method trains (finite losses, a collapse monitor in the metrics) and resumes
-    /// bit for bit: for BYOL this also proves the EMA target and its step are restored.
+    /// bit for bit: for BYOL this also proves the EMA target and its step are restored, for MoCo v2 the
+    /// momentum network and the queues with their write position (a queue of 2 batches, so the resumed
+    /// steps' negatives are all keys the first run wrote).
     func testSelfSupervisedMethodsTrainAndResumeExactly() throws {
         try XCTSkipUnless(FileManager.default.fileExists(atPath: fashionMNIST), "apt-get install dataset-fashion-mnist")
-        for method in ["simclr", "vicreg", "byol"] {
+        for method in ["simclr", "vicreg", "byol", "mocov2"] {
             let common = ["--method", method, "--subset", "256", "--batch-size", "64", "--epochs", "2", "--no-knn",
                           "--proj-hidden-dim", "64", "--proj-output-dim", "32", "--pred-hidden-dim", "64"]
+                + (method == "mocov2" ? ["--queue-size", "128"] : [])
             let straight = try temporaryRunDirectory(), interrupted = try temporaryRunDirectory()
             let full = try train(common + ["--max-steps", "6", "--run-dir", straight.path], timeout: 300)
             XCTAssertEqual(full.status, 0, full.output)
@@ -177,6 +180,13 @@ final class TrainingReleaseTests: XCTestCase {
         let negative = try train(["--method", "byol", "--pred-lr-scale", "-1"], timeout: 60)
         XCTAssertEqual(negative.status, 2)
         XCTAssertTrue(negative.standardError.contains("--pred-lr-scale must be a positive number"), negative.output)
+        let queue = try train(["--method", "mocov2", "--batch-size", "96", "--queue-size", "1000"], timeout: 60)
+        XCTAssertEqual(queue.status, 2)
+        XCTAssertTrue(queue.standardError.contains("--queue-size 1000 must be a multiple of --batch-size 96"), queue.output)
+        XCTAssertTrue(queue.standardError.contains("e.g. --queue-size 960"), queue.output)
+        let tau = try train(["--method", "mocov2", "--tau-base", "1.5"], timeout: 60)
+        XCTAssertEqual(tau.status, 2)
+        XCTAssertTrue(tau.standardError.contains("--tau-base must lie in [0, 1], got 1.5"), tau.output)
     }
 
     // MARK: Helpers

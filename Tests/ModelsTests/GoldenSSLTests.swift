@@ -47,6 +47,26 @@ final class GoldenSSLTests: XCTestCase {
         golden.assertEveryTensorRead()
     }
 
+    /// solo-learn's symmetric MoCo v2 loss: each view's queries against the other view's keys and that
+    /// view's queue, averaged (`MoCoV2.trainStep` calls the loss so, with normalizer 2B each).
+    func testMoCoV2Loss() throws {
+        let golden = try GoldenCase("mocov2", fixture: "ssl_ops")
+        let loss = MoCoLoss(temperature: try golden.double("temperature"))
+        let queue = try golden.tensor("queue"), b = try golden.int("B"), d = try golden.int("D"), k = try golden.int("K")
+        let queue1 = Tensor(view: queue.storage, offset: 0, shape: [k, d])
+        let queue2 = Tensor(view: queue.storage, offset: k * d, shape: [k, d])
+        let k1 = MoCoLoss.normalized(try golden.tensor("k1"), backend: backend)
+        let k2 = MoCoLoss.normalized(try golden.tensor("k2"), backend: backend)
+        let first = loss.forward(queries: try golden.tensor("q1"), normalizedKeys: k2, queue: queue2, normalizer: 2 * b,
+                                 backend: backend)
+        let second = loss.forward(queries: try golden.tensor("q2"), normalizedKeys: k1, queue: queue1, normalizer: 2 * b,
+                                  backend: backend)
+        try assertScalar(first.loss + second.loss, golden, "loss")
+        assertClose(first.gradQueries, try golden.tensor("grad_q1"), "mocov2 grad_q1")
+        assertClose(second.gradQueries, try golden.tensor("grad_q2"), "mocov2 grad_q2")
+        golden.assertEveryTensorRead()
+    }
+
     func testBinaryCrossEntropyWithLogits() throws {
         let golden = try GoldenCase("bce_with_logits", fixture: "ssl_ops")
         let logits = try golden.tensor("logits")
@@ -103,7 +123,7 @@ final class GoldenSSLTests: XCTestCase {
     func testEveryFixtureCaseIsCovered() throws {
         let file = try GoldenCase.file("ssl_ops")
         let listed = try JSONSerialization.jsonObject(with: Data((file.metadata["cases"] ?? "[]").utf8)) as? [String]
-        let covered = ["ntxent", "vicreg", "byol", "bce_with_logits", "embedding_std", "lars", "lars_noclip", "adamw",
+        let covered = ["ntxent", "vicreg", "byol", "mocov2", "bce_with_logits", "embedding_std", "lars", "lars_noclip", "adamw",
                        "adamw_exclude"]
         XCTAssertEqual((listed ?? []).sorted(), covered.sorted(), "ssl_ops.safetensors cases vs the cases GoldenSSLTests runs")
     }

@@ -48,10 +48,11 @@ struct BenchCommand: Command {
                  gradient), one for a forward-only network (BYOL's target). The last line is the ratio of
                  the step's GFLOP/s to sgemm's GFLOP/s.
 
-                 --method simclr (vicreg, byol, supervised) times the method's whole step as train runs it,
-                 with its default heads, loss and optimiser (LARS; SGD for supervised) on two random views
-                 already on the device; images/s counts images, each seen in both views. On a GPU
-                 the losses run on the device too. --profile's table is the encoder's alone, on one view.
+                 --method simclr (vicreg, byol, mocov2, supervised) times the method's whole step as train
+                 runs it, with its default heads, loss and optimiser (LARS; SGD for MoCo v2 and supervised)
+                 on two random views already on the device; images/s counts images, each seen in both views.
+                 On a GPU the losses run on the device too, except MoCo v2's (on the host, against its
+                 queues). --profile's table is the encoder's alone, on one view.
                    disttrain bench --device cuda --precision bf16 --method simclr --stem imagenet --image-size 224 --batch-size 256
 
                  With --loader: builds the dataset (synthetic: 512 images of --source-size px and --channels

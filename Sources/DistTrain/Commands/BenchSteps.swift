@@ -4,8 +4,9 @@ import Models
 
 /// The training step `disttrain bench` times, built on one backend with random inputs that stay on the
 /// device: `classifier` (a ResNet with a 10-way head, cross-entropy, SGD: the step the CPU benchmarks
-/// have always timed) or a method's own step (`simclr`, `vicreg`, `byol`, `supervised`: two views through
-/// encoder and heads, the method's loss, LARS or SGD, BYOL's EMA update), as `train` builds it.
+/// have always timed) or a method's own step (`simclr`, `vicreg`, `byol`, `mocov2`, `supervised`: two views
+/// through encoder and heads, the method's loss, LARS or SGD, BYOL's and MoCo's EMA update), as `train`
+/// builds it.
 struct BenchedStep {
     /// One line saying what a step does.
     let description: String
@@ -65,6 +66,7 @@ struct BenchedStep {
         let defaults = TrainOptions.defaults(for: name)
         (options.baseLearningRate, options.weightDecay, options.optimizer) = defaults
         options.batchSize = batch
+        options.queueSize = max(1, options.queueSize / batch) * batch  // MoCo's queue tiles into whole batches
         let method = try makeMethod(options, encoder: config, classCount: 10, multiLabel: false, backend: backend)
         let optimizer = try makeOptimizer(options, store: method.store, backend: backend)
         let view1 = randomView(batch: batch, size: size, channels: config.inChannels, seed: 1, backend: backend)
@@ -72,7 +74,8 @@ struct BenchedStep {
         let labels = (0..<batch).map { Int32($0 % 10) }
         var step = 0
         return BenchedStep(description: "\(name) step (\(method.viewCount) view\(method.viewCount == 1 ? "" : "s"), its heads and loss, "
-                                        + "\(defaults.optimizer.uppercased())\(name == "byol" ? ", EMA target" : ""))",
+                                        + "\(defaults.optimizer.uppercased())\(name == "byol" ? ", EMA target" : "")"
+                                        + "\(name == "mocov2" ? ", momentum network, \(options.queueSize)-key queues" : ""))",
                            encoder: method.encoder, input: view1, store: method.store, viewCount: method.viewCount,
                            flops: { method.trainingStepFLOPs }) {
             method.store.zeroGradients()

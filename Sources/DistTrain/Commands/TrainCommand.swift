@@ -8,8 +8,8 @@ import Models
 /// with an online linear probe, metrics, checkpoints and resume.
 struct TrainCommand: Command {
     static let name = "train"
-    static let summary = "pretrain a ResNet encoder (SimCLR, VICReg, BYOL) or train the supervised baseline"
-    static let methods = ["simclr", "vicreg", "byol", "supervised"]
+    static let summary = "pretrain a ResNet encoder (SimCLR, VICReg, BYOL, MoCo v2) or train the supervised baseline"
+    static let methods = ["simclr", "vicreg", "byol", "mocov2", "supervised"]
     static let optimizers = ["lars", "sgd", "adamw"]
     static let options: [Option] = [
         .value("config", "JSON file of options (keys are these option names); flags given here override it"),
@@ -38,17 +38,18 @@ struct TrainCommand: Command {
         .value("workers", default: "1", "loader threads preparing the next batches"),
         .value("crop-padding", default: "2", "supervised default augmentation: random crop after zero-padding by this many pixels"),
         .flag("no-flip", "supervised default augmentation: no random horizontal flips"),
-        .value("temperature", default: "0.2", "SimCLR: NT-Xent temperature"),
+        .value("temperature", default: "0.2", "SimCLR: NT-Xent temperature; MoCo v2: InfoNCE temperature"),
         .flag("proj-bn", "SimCLR: batch norm after the projector's hidden layer (default: solo-learn's Linear-ReLU-Linear)"),
         .value("sim-coeff", default: "25", "VICReg: invariance weight"),
         .value("std-coeff", default: "25", "VICReg: variance weight (official convention: averaged over the two branches)"),
         .value("cov-coeff", default: "1", "VICReg: covariance weight"),
-        .value("tau-base", default: "0.99", "BYOL: EMA momentum at the start (cosine schedule to 1)"),
+        .value("tau-base", default: "0.99", "BYOL, MoCo v2: EMA momentum at the start (cosine schedule to 1)"),
+        .value("queue-size", default: "65536", "MoCo v2: negative keys per view in the queue (a multiple of --batch-size)"),
         .value("proj-hidden-dim", "projector hidden width (default: per method)"),
         .value("proj-output-dim", "projector output width (default: per method)"),
         .value("pred-hidden-dim", "BYOL: predictor hidden width (default 4096)"),
         .value("pred-lr-scale", default: "1", "BYOL: the predictor's learning rate over the schedule's (Tian et al. 2021: a faster predictor)"),
-        .value("proj-lr-scale", default: "1", "SimCLR, VICReg, BYOL: the projector's learning rate over the schedule's"),
+        .value("proj-lr-scale", default: "1", "SimCLR, VICReg, BYOL, MoCo v2: the projector's learning rate over the schedule's"),
         .flag("no-probe", "do not train the online linear probe"),
         .value("probe-dataset", "a second labelled dataset for the online probe (default: the training set's labels)"),
         .value("probe-data-dir", "folder of --probe-dataset's files"),
@@ -139,6 +140,8 @@ struct TrainCommand: Command {
         o.temperature = try parsed.double("temperature")!
         o.simclrProjectorBatchNorm = parsed.has("proj-bn")
         o.tauBase = try parsed.double("tau-base")!
+        o.queueSize = try parsed.int("queue-size")!
+        guard (0...1).contains(o.tauBase) else { throw UsageError("--tau-base must lie in [0, 1], got \(o.tauBase)") }
         o.vicregWeights = (try parsed.double("sim-coeff")!, try parsed.double("std-coeff")!, try parsed.double("cov-coeff")!)
         o.projectorHiddenDimension = try parsed.int("proj-hidden-dim")
         o.projectorOutputDimension = try parsed.int("proj-output-dim")
@@ -196,6 +199,12 @@ struct TrainCommand: Command {
             throw UsageError("--width, --lr, --threads and --temperature must be positive and --crop-padding non-negative")
         }
         if let subset = o.subset, subset < o.batchSize { throw UsageError("--subset \(subset) is smaller than --batch-size \(o.batchSize)") }
+        if o.method == "mocov2" {
+            guard o.queueSize >= o.batchSize, o.queueSize % o.batchSize == 0 else {
+                throw UsageError("--queue-size \(o.queueSize) must be a multiple of --batch-size \(o.batchSize): each step "
+                                 + "replaces the oldest batch of keys (e.g. --queue-size \(max(1, o.queueSize / o.batchSize) * o.batchSize))")
+            }
+        }
         if let maxSteps = o.maxSteps, maxSteps < 1 { throw UsageError("--max-steps must be at least 1") }
         return o
     }

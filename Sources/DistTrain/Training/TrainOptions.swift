@@ -62,6 +62,7 @@ struct TrainOptions {
     /// The projector's learning rate as a multiple of the scheduled one.
     var projectorLearningRateScale = 1.0
     var tauBase = 0.99
+    var queueSize = 65536
     var vicregWeights = (invariance: 25.0, variance: 25.0, covariance: 1.0)
     // Distributed training (ignored by a single process).
     /// SyncBatchNorm over all ranks (`--no-sync-bn` turns it off: each rank normalises its own share).
@@ -95,6 +96,7 @@ struct TrainOptions {
         case "simclr": return (0.4, 1e-4, "lars")
         case "vicreg": return (0.3, 1e-4, "lars")
         case "byol": return (1.0, 1e-5, "lars")
+        case "mocov2": return (0.3, 1e-4, "sgd")
         default: return (0.2, 5e-4, "sgd")
         }
     }
@@ -110,7 +112,8 @@ struct TrainOptions {
             ("width", .number(width)), ("threads", .integer(threads)), ("seed", .integer(Int(seed))),
             ("probe-lr", .number(probeLearningRate)), ("workers", .integer(workers)),
             ("crop-padding", .integer(randomCropPadding)), ("temperature", .number(temperature)),
-            ("tau-base", .number(tauBase)), ("pred-lr-scale", .number(predictorLearningRateScale)),
+            ("tau-base", .number(tauBase)), ("queue-size", .integer(queueSize)),
+            ("pred-lr-scale", .number(predictorLearningRateScale)),
             ("proj-lr-scale", .number(projectorLearningRateScale)), ("device", .string(device)),
             ("precision", .string(precision)), ("gpu-collectives", .string(gpuCollectives)),
         ]

@@ -568,6 +568,11 @@ func makeMethod(_ options: TrainOptions, encoder: ResNetConfig, classCount: Int,
                       projectorOutputDimension: options.projectorOutputDimension ?? 2048,
                       invarianceWeight: options.vicregWeights.invariance, varianceWeight: options.vicregWeights.variance,
                       covarianceWeight: options.vicregWeights.covariance, seed: options.seed, backend: backend)
+    case "mocov2":
+        return MoCoV2(encoder: encoder, temperature: options.temperature,
+                      projectorHiddenDimension: options.projectorHiddenDimension ?? 2048,
+                      projectorOutputDimension: options.projectorOutputDimension ?? 256, queueSize: options.queueSize,
+                      tauBase: options.tauBase, seed: options.seed, backend: backend)
     case "byol":
         return BYOL(encoder: encoder, projectorHiddenDimension: options.projectorHiddenDimension ?? 4096,
                     projectorOutputDimension: options.projectorOutputDimension ?? 256,
