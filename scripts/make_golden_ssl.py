@@ -1,7 +1,7 @@
 """Golden fixtures for the self-supervised losses, optimisers and method steps, computed by PyTorch.
 
 Writes Tests/ModelsTests/Fixtures/ssl_ops.safetensors (small per-op cases) and
-ssl_{simclr,vicreg,byol}.safetensors (one training step of each method on a tiny ResNet-18).
+ssl_{simclr,vicreg,byol,mocov2}.safetensors (one training step of each method on a tiny ResNet-18).
 See scripts/README.md.
 
 Every reference value is computed in float64 from float32-representable inputs and stored as float32;
@@ -391,6 +391,7 @@ HEADS = {
     "simclr": dict(projector=("linear", 32, "relu", 16, 8)),
     "vicreg": dict(projector=("linear", 32, "bn", "relu", 16, "bn", "relu", 16, 8)),
     "byol": dict(projector=("linear", 32, "bn", "relu", 16, 8), predictor=("linear", 8, "bn", "relu", 16, 8)),
+    "mocov2": dict(projector=("linear", 32, "relu", 16, 8)),
 }
 TEMPERATURE = 0.2
 # BYOL: LARS as solo-learn's CIFAR BYOL recipe (lr 1.0, wd 1e-5, eta 0.02, clip, exclude bias/BN), then
@@ -398,6 +399,9 @@ TEMPERATURE = 0.2
 # the test compares the target's change, (1 - tau) x the online step, not only the target itself.
 BYOL_LARS = dict(lr=1.0, momentum=0.9, weight_decay=1e-5, eta=0.02, clip_lr=True)
 BYOL_TAU = dict(tau_base=0.5, step=3, total_steps=10)
+# MoCo v2: a queue of 8 keys per view (2 batches), given to both sides as an input; the step's keys go to
+# rows 0-3 of each view's queue.
+MOCO_QUEUE = 8
 
 
 def mlp(spec):
@@ -437,8 +441,9 @@ def torch_name(name):
     return name[len("backbone."):] if name.startswith("backbone.") else name
 
 
-def method_step(method, model, target, v1, v2):
-    """One step as solo-learn runs it: per-view forwards, loss, backward (and for BYOL: LARS, EMA)."""
+def method_step(method, model, target, v1, v2, queue=None):
+    """One step as solo-learn runs it: per-view forwards, loss, backward (and for BYOL: LARS, EMA; for MoCo v2
+    the enqueue of the step's keys)."""
     f1, f2 = model.backbone(v1), model.backbone(v2)
     z1, z2 = model.projector(f1), model.projector(f2)
     terms = {}
@@ -448,6 +453,13 @@ def method_step(method, model, target, v1, v2):
     elif method == "vicreg":
         loss, (inv, var, cov) = vicreg_loss(z1, z2)
         terms.update(invariance=inv, variance=var, covariance=cov)
+    elif method == "mocov2":
+        with torch.no_grad():  # solo-learn's mocov2plus: the momentum network's projections are the keys
+            k1 = target.projector(target.backbone(v1))
+            k2 = target.projector(target.backbone(v2))
+        loss = (mocov2plus_loss_func(z1, k2, queue[1].t(), TEMPERATURE)
+                + mocov2plus_loss_func(z2, k1, queue[0].t(), TEMPERATURE)) / 2
+        terms["info_nce"] = loss
     else:
         p1, p2 = model.predictor(z1), model.predictor(z2)
         with torch.no_grad():
@@ -465,6 +477,14 @@ def method_step(method, model, target, v1, v2):
     for name, b in model.named_buffers():
         if "running_" in name:
             out[f"running.{torch_name(name)}"] = b.detach().clone()
+    if method == "mocov2":  # _dequeue_and_enqueue at pointer 0: the normalised keys over the first rows
+        after = queue.clone()
+        after[0, :k1.shape[0]] = F.normalize(k1, dim=1)
+        after[1, :k2.shape[0]] = F.normalize(k2, dim=1)
+        out["queue_after"] = after
+        for name, b in target.named_buffers():
+            if "running_" in name:
+                out[f"target_running.{torch_name(name)}"] = b.detach().clone()
     if method == "byol":
         opt = LARS(model.parameters(), lr=BYOL_LARS["lr"], momentum=BYOL_LARS["momentum"],
                    weight_decay=BYOL_LARS["weight_decay"], eta=BYOL_LARS["eta"], clip_lars_lr=BYOL_LARS["clip_lr"],
@@ -499,6 +519,7 @@ def make_method(method, seed):
                 m.bias.uniform_(-0.2, 0.2)
     v1 = torch.randn(BATCH, 3, SIZE, SIZE)
     v2 = torch.randn(BATCH, 3, SIZE, SIZE)
+    queue = F.normalize(torch.randn(2, MOCO_QUEUE, HEADS["mocov2"]["projector"][-1]), dim=2) if method == "mocov2" else None
     before = {torch_name(k): v.detach().clone() for k, v in model.named_parameters()}
 
     def run(dtype):
@@ -506,14 +527,14 @@ def make_method(method, seed):
         m.load_state_dict(model.state_dict())
         m.train()
         target = None
-        if method == "byol":  # solo-learn: momentum networks start as copies of the online ones
+        if method in ("byol", "mocov2"):  # solo-learn: momentum networks start as copies of the online ones
             target = Method({"projector": HEADS[method]["projector"]}).to(dtype)
             target.backbone.load_state_dict(m.backbone.state_dict())
             target.projector.load_state_dict(m.projector.state_dict())
             for p in target.parameters():
                 p.requires_grad = False
             target.train()
-        return method_step(method, m, target, v1.to(dtype), v2.to(dtype))
+        return method_step(method, m, target, v1.to(dtype), v2.to(dtype), None if queue is None else queue.to(dtype))
 
     ref = run(torch.float64)
     f32 = run(torch.float32)
@@ -536,6 +557,8 @@ def make_method(method, seed):
     assert err < 1e-3, f"{method}: float32 PyTorch is {err:.1e} off at {worst}; ill-conditioned"
 
     tensors = {"view1": nhwc(v1), "view2": nhwc(v2)}
+    if queue is not None:
+        tensors["queue"] = queue
     tensors.update(before)
     tensors.update(ref)
     metadata = {
@@ -548,8 +571,10 @@ def make_method(method, seed):
         "torch_f32_max_rel_error": f"{err:.2e}", "torch_f32_worst_tensor": worst,
         "zero_gradient_tensors": json.dumps(zero),
     }
-    if method == "simclr":
+    if method in ("simclr", "mocov2"):
         metadata["temperature"] = repr(TEMPERATURE)
+    if method == "mocov2":
+        metadata["queue_size"] = str(MOCO_QUEUE)
     if method == "vicreg":
         metadata.update(invariance_weight=repr(VICREG_WEIGHTS[0]), variance_weight=repr(VICREG_WEIGHTS[1]),
                         covariance_weight=repr(VICREG_WEIGHTS[2]))
@@ -576,7 +601,7 @@ def main():
     torch.set_num_threads(1)
     os.makedirs(FIXTURES, exist_ok=True)
     make_ops()
-    for method, seed in [("simclr", 2001), ("vicreg", 2002), ("byol", 2003)]:
+    for method, seed in [("simclr", 2001), ("vicreg", 2002), ("byol", 2003), ("mocov2", 2004)]:
         make_method(method, seed)
 
 

@@ -7,8 +7,9 @@ import XCTest
 /// from scripts/make_golden_ssl.py, computed in float64): a width-1/16 ResNet-18 (CIFAR stem) and narrow
 /// heads, two views of 4 images 16x16x3, forwarded per view as solo-learn does. Compared: the loss and
 /// its terms, the collapse monitor, view 1's features, every parameter gradient, the BN running statistics
-/// after the two forwards and, for BYOL, the target network after a LARS step and the EMA update: each
-/// within max(1e-4, 2 × PyTorch's own float32 error) norm-wise.
+/// after the two forwards and, for BYOL, the target network after a LARS step and the EMA update, for MoCo
+/// v2 the queues after the step's keys went in and the momentum network's BN statistics: each within
+/// max(1e-4, 2 × PyTorch's own float32 error) norm-wise.
 ///
 /// Gradients that are exactly zero in exact arithmetic (a bias followed by batch norm, VICReg's last bias:
 /// the fixture lists them) have no meaningful relative error; they are bounded by 1e-5 of their weight's
@@ -82,6 +83,25 @@ final class GoldenMethodTests: XCTestCase {
     /// Loads the fixture's parameters, runs `trainStep` and compares everything but the optimiser step.
     /// Returns the tolerance used.
     @discardableResult
+    /// The fixture's queues (an input: a queue of 8 keys per view, two batches) go into ours before the step.
+    func testMoCoV2StepAndEnqueue() throws {
+        let golden = try GoldenResNetTests.fixture("ssl_mocov2")
+        let heads = try Heads(golden)
+        XCTAssertFalse(heads.projector.batchNorm)
+        let queueSize = Int(golden.metadata["queue_size"]!)!
+        let method = MoCoV2(encoder: try encoderConfig(golden), temperature: Double(golden.metadata["temperature"]!)!,
+                            projectorHiddenDimension: heads.projector.hidden, projectorOutputDimension: heads.projector.output,
+                            queueSize: queueSize, backend: backend)
+        method.queueStore.buffer(named: "keys")!.value.assign(from: try golden.tensor("queue"))
+        let tolerance = try checkStep(method, golden)
+        assertClose(method.queueStore.buffer(named: "keys")!.value, try golden.tensor("queue_after"), "mocov2 queues after", tolerance)
+        XCTAssertEqual(method.queuePointer, 4)
+        for info in method.momentumStore.buffers where !info.name.hasSuffix("num_batches_tracked") {
+            assertClose(method.momentumStore.buffer(named: info.name)!.value, try golden.tensor("target_running." + info.name),
+                        "momentum running.\(info.name)", tolerance)
+        }
+    }
+
     func checkStep(_ method: SelfSupervisedMethod, _ golden: SafetensorsFile,
                    file: StaticString = #filePath, line: UInt = #line) throws -> Double {
         let meta = golden.metadata, name = meta["method"]!
@@ -90,6 +110,7 @@ final class GoldenMethodTests: XCTestCase {
         let store = method.store
         try TorchStateDict.load(store, from: golden)
         (method as? BYOL)?.copyOnlineToTarget()
+        (method as? MoCoV2)?.copyOnlineToMomentum()
         // Every tensor of the fixture's model is one of ours, and the reverse.
         let fixtureParameters = Set(golden.names.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst(5)) })
         XCTAssertEqual(Set(store.parameters.map(\.name)), fixtureParameters, "\(name): parameter names", file: file, line: line)
