@@ -21,6 +21,9 @@ final class MethodStepComparisonTests: XCTestCase {
         XCTAssertTrue(names.contains("byol small: EMA target"))
         XCTAssertTrue(names.contains("byol small: target BN statistics"))
         XCTAssertFalse(names.contains("simclr small: EMA target"), "only BYOL has a target network")
+        for output in ["momentum network", "momentum BN statistics", "queues after the enqueue"] {
+            XCTAssertTrue(names.contains("mocov2 small: \(output)"), output)
+        }
     }
 
     /// A device whose GEMM ignores beta 1 (overwrites instead of accumulating): a convolution's weight gradient

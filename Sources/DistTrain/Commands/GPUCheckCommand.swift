@@ -20,11 +20,12 @@ struct GPUCheckCommand: Command {
                  on both backends, and prints one 'ok' or 'FAIL' line per op output with its relative error,
                  twice: in fp32 (TF32 off; bar 1e-4, or 1e-6 where both sides do the same float operations),
                  then with --precision bf16's GEMMs (bar 1e-2 for the GEMMs and convolutions). Then one
-                 training step of SimCLR, VICReg, BYOL and the supervised baseline, at a small size and with
-                 ResNet-18 on 32x32 RGB views at batch 32, against the same step on the CPU: the loss and its
-                 terms, the probe's features, every gradient, the BN statistics, the parameters after the
-                 optimiser step and BYOL's EMA target, in fp32 (bar 1e-4, the loss 1e-5; at ResNet-18 size the
-                 gradients 10x the CPU's own 1-vs-N-thread spread). Then \(2 * BatchUploadCheck.defaultSteps) batch uploads through pinned
+                 training step of SimCLR, VICReg, BYOL, MoCo v2 and the supervised baseline, at a small size
+                 and with ResNet-18 on 32x32 RGB views at batch 32, against the same step on the CPU: the
+                 loss and its terms, the probe's features, every gradient, the BN statistics, the parameters
+                 after the optimiser step, BYOL's EMA target and MoCo's momentum network and queues, in fp32
+                 (bar 1e-4, the loss 1e-5; at ResNet-18 size the gradients 10x the CPU's own 1-vs-N-thread
+                 spread). Then \(2 * BatchUploadCheck.defaultSteps) batch uploads through pinned
                  memory on the copy stream, each read back intact while GEMMs keep the GPU busy. Then, when
                  libnccl.so.2 can be opened, NCCL's all-reduce, all-gather and reduce-scatter on a one-rank
                  communicator with known values, and the trainer's bucketed all-reduce on its stream. Exits 1

@@ -2,13 +2,14 @@ import CUDARuntime
 import Engine
 import Models
 
-/// One training step of each method (SimCLR, VICReg, BYOL, supervised) on a device backend against the
+/// One training step of each method (SimCLR, VICReg, BYOL, MoCo v2, supervised) on a device backend against the
 /// same step on the CPU backend: the issue's "a full SimCLR/VICReg/BYOL step's loss and gradients against
 /// the CPU's". The same seed builds the same network on both (`ParameterStore.allocate` makes the values
 /// on the host and uploads them), both see the same two random views, then every output of the step is
 /// compared: the loss and its terms, the embedding std, the probe's features, the gradients (all of them,
 /// and the worst tensor), the BN running statistics, the parameters after one optimiser step (LARS, or
-/// SGD for the supervised baseline) and BYOL's EMA target. `gpu-check` runs it on the real GPU at both
+/// SGD for the supervised baseline), BYOL's EMA target and MoCo's momentum network and queues (a queue of 4
+/// batches). `gpu-check` runs it on the real GPU at both
 /// sizes; CI runs the small size on the emulated GPU (`MethodStepComparisonTests`).
 ///
 /// Bars: 1e-4 relative (the issue's fp32 bar), 1e-5 for the loss. At ResNet-18's full size the step's
@@ -46,7 +47,7 @@ struct MethodStepComparison {
                                    gradientsAgainstCPUSpread: true)
     }
 
-    static let methods = ["simclr", "vicreg", "byol", "supervised"]
+    static let methods = ["simclr", "vicreg", "byol", "mocov2", "supervised"]
 
     let device: any Backend
     let cpu: any Backend
@@ -70,6 +71,8 @@ struct MethodStepComparison {
                                      seed: 5, backend: backend)
         case "byol": return BYOL(encoder: size.encoder, projectorHiddenDimension: hidden, projectorOutputDimension: output,
                                  predictorHiddenDimension: hidden, seed: 5, backend: backend)
+        case "mocov2": return MoCoV2(encoder: size.encoder, projectorHiddenDimension: hidden, projectorOutputDimension: output,
+                                     queueSize: 4 * size.viewShape[0], seed: 5, backend: backend)
         case "supervised": return Supervised(encoder: size.encoder, classCount: 10, seed: 5, backend: backend)
         default: preconditionFailure("MethodStepComparison has no method '\(method)'")
         }
@@ -89,8 +92,9 @@ struct MethodStepComparison {
         let gradientsByTensor: [(name: String, values: [Float])]
         let bufferValues: [Float]
         let valuesAfterStep: [Float]
-        /// BYOL's target: values and BN statistics after the EMA update.
-        let extraStores: [(values: [Float], buffers: [Float])]
+        /// The stores beside the trained one, by checkpoint prefix: BYOL's target and MoCo's momentum network
+        /// (values and BN statistics after the EMA update), MoCo's queues (buffers after the enqueue).
+        let extraStores: [(prefix: String, values: [Float], buffers: [Float])]
     }
 
     /// One step of `name` on `backend` (same seed and views every time), then the optimiser step.
@@ -109,7 +113,8 @@ struct MethodStepComparison {
         method.afterOptimizerStep(step: 0, totalSteps: 10)
         return StepOutcome(result: result, features: backend.onHost(result.features).array, gradients: gradients,
                            gradientsByTensor: byTensor, bufferValues: buffers, valuesAfterStep: backend.onHost(store.values).array,
-                           extraStores: method.extraStores.map { (backend.onHost($0.store.values).array, backend.onHost($0.store.bufferValues).array) })
+                           extraStores: method.extraStores.map { ($0.prefix, backend.onHost($0.store.values).array,
+                                                                  backend.onHost($0.store.bufferValues).array) })
     }
 
     /// The outputs whose error follows the gradient's: all gradients, the worst tensor, the parameters after
@@ -154,10 +159,16 @@ struct MethodStepComparison {
         results.append(OpComparison(operation: prefix + "parameters after the optimiser step" + barNote,
                                     relativeError: errors.step, bar: bars.step))
         for (a, b) in zip(got.extraStores, expected.extraStores) {
-            record(prefix + "EMA target", a.values, b.values)
-            record(prefix + "target BN statistics", a.buffers, b.buffers)
+            let (values, buffers) = Self.extraStoreNames[b.prefix] ?? (b.prefix + " values", b.prefix + " buffers")
+            if !b.values.isEmpty { record(prefix + values, a.values, b.values) }
+            record(prefix + buffers, a.buffers, b.buffers)
         }
     }
+
+    /// What the results call an extra store's parameters and buffers.
+    static let extraStoreNames = ["target.": ("EMA target", "target BN statistics"),
+                                  "momentum.": ("momentum network", "momentum BN statistics"),
+                                  "queue.": ("queue values", "queues after the enqueue")]
 
     mutating func record(_ operation: String, _ got: [Float], _ expected: [Float], bar: Double = 1e-4) {
         results.append(OpComparison(operation: operation, relativeError: OpComparison.relativeError(got, expected), bar: bar))
