@@ -50,22 +50,32 @@ public struct MoCoLoss: Sendable {
         backend.gemm(transposeA: false, transposeB: true, m: b, n: k, k: d, alpha: Float(inverseTemperature),
                      a: qHat, b: queue, beta: 0, c: negatives)
         let scale = 1 / Double(normalizer)
-        var total = 0.0
-        var gradPositive = [Double](repeating: 0, count: b)
-        for i in 0..<b {
-            let row = negatives.pointer + i * k, qi = qHat.pointer + i * d, ki = keys.pointer + i * d
-            var dot = 0.0
-            for c in 0..<d { dot += Double(qi[c]) * Double(ki[c]) }
-            let positive = dot * inverseTemperature
-            var peak = positive
-            for j in 0..<k { peak = max(peak, Double(row[j])) }
-            var sum = exp(positive - peak)
-            for j in 0..<k { sum += exp(Double(row[j]) - peak) }
-            let logSum = log(sum) + peak
-            total += logSum - positive
-            gradPositive[i] = (exp(positive - logSum) - 1) * scale
-            for j in 0..<k { row[j] = Float(exp(Double(row[j]) - logSum) * scale) }
+        // Per row: the loss and ∂/∂positive; the rows are independent, so they are split over the threads.
+        var rowLoss = [Double](repeating: 0, count: b), gradPositive = [Double](repeating: 0, count: b)
+        rowLoss.withUnsafeMutableBufferPointer { rowLoss in
+            gradPositive.withUnsafeMutableBufferPointer { gradPositive in
+                nonisolated(unsafe) let (losses, gradients) = (rowLoss.baseAddress!, gradPositive.baseAddress!)
+                ThreadPool(threadCount: backend.threadCount).parallelFor(b) { _, rows in
+                    for i in rows {
+                        let row = negatives.pointer + i * k, qi = qHat.pointer + i * d, ki = keys.pointer + i * d
+                        var dot = 0.0
+                        for c in 0..<d { dot += Double(qi[c]) * Double(ki[c]) }
+                        let positive = dot * inverseTemperature
+                        var peak = Float(positive)
+                        for j in 0..<k { peak = max(peak, row[j]) }
+                        // |logits| ≤ 1/τ, so exp in Float loses nothing the Float probabilities keep; sums in double.
+                        var sum = Double(expf(Float(positive) - peak))
+                        for j in 0..<k { sum += Double(expf(row[j] - peak)) }
+                        let logSum = log(sum) + Double(peak)
+                        losses[i] = logSum - positive
+                        gradients[i] = (exp(positive - logSum) - 1) * scale
+                        let shift = Float(logSum), rowScale = Float(scale)
+                        for j in 0..<k { row[j] = expf(row[j] - shift) * rowScale }
+                    }
+                }
+            }
         }
+        let total = rowLoss.reduce(0, +)
         // ∂/∂q̂ = (∂/∂positive)ᵢ·k̂ᵢ/τ + (∂/∂negatives) · queue / τ.
         let gradQHat = Tensor(zeros: [b, d])
         backend.gemm(transposeA: false, transposeB: false, m: b, n: d, k: k, alpha: Float(inverseTemperature),
