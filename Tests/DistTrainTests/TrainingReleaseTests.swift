@@ -144,7 +144,7 @@ final class TrainingReleaseTests: XCTestCase {
             .deletingLastPathComponent().deletingLastPathComponent()
         let folder = repository.appendingPathComponent("configs/fashion-mnist-5-epochs")
         let recipes = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".json") }.sorted()
-        XCTAssertEqual(recipes, ["byol.json", "simclr.json", "vicreg.json"])
+        XCTAssertEqual(recipes, ["byol.json", "mocov2.json", "simclr.json", "vicreg.json"])
         for recipe in recipes {
             let file = folder.appendingPathComponent(recipe)
             let options = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any])
