@@ -65,13 +65,6 @@ public enum HostBatch {
     case floats(Tensor)
     case pixels(PixelBatch)
 
-    public var shape: [Int] {
-        switch self {
-        case .floats(let tensor): tensor.shape
-        case .pixels(let pixels): pixels.shape
-        }
-    }
-
     /// Whether both are the same buffer (a one-view method's batch is its view twice).
     public func isSameBuffer(as other: HostBatch) -> Bool {
         switch (self, other) {
